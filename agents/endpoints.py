@@ -1,0 +1,71 @@
+"""The chat models of a run's roles, with the embedded server started where needed.
+
+Before anything is written, each distinct endpoint is checked once: an
+unreachable server or a rejected key is one clear message naming the role and
+the URL, not a stack of retries deep inside a sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from langchain_core.language_models import BaseChatModel
+
+from agents.embedded import EmbeddedServers
+from agents.llm import make_chat_model
+from synthloom.errors import EndpointError
+from synthloom.spec import ModelSpec, RunSpec
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+PREFLIGHT_TIMEOUT_S = 10.0
+
+
+def check_endpoint(role: str, base_url: str, api_key: str) -> None:
+    """Fail fast, with the role and URL, if the endpoint is down or refuses the key."""
+    url = base_url.rstrip("/") + "/models"
+    try:
+        response = httpx.get(
+            url, headers={"Authorization": f"Bearer {api_key}"}, timeout=PREFLIGHT_TIMEOUT_S
+        )
+    except httpx.TimeoutException:
+        raise EndpointError(
+            f"models.{role}: endpoint {base_url} did not answer within {PREFLIGHT_TIMEOUT_S:.0f}s"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise EndpointError(
+            f"models.{role}: endpoint {base_url} is unreachable ({type(exc).__name__}: {exc}); "
+            "is the server running and is `base_url` right?"
+        ) from None
+    if response.status_code in (401, 403):
+        raise EndpointError(
+            f"models.{role}: endpoint {base_url} rejected the API key (HTTP "
+            f"{response.status_code}); check `api_key_env`"
+        )
+    # Other statuses (404 for servers without /models, 5xx) are left to the run's retries.
+
+
+@contextmanager
+def open_models(
+    spec: RunSpec, roles: tuple[str, ...], log_dir: Path | None = None
+) -> Iterator[dict[str, BaseChatModel]]:
+    """Chat models for `roles`, valid inside the block (embedded servers stop after it)."""
+    servers = EmbeddedServers(log_dir)
+    try:
+        models: dict[str, BaseChatModel] = {}
+        checked: set[str] = set()
+        for role in roles:
+            role_spec: ModelSpec = getattr(spec.models, role)
+            if role_spec.provider == "embedded":
+                base_url = servers.base_url_for(role_spec)
+            else:
+                base_url = role_spec.base_url or OPENAI_BASE_URL
+                if base_url not in checked:
+                    check_endpoint(role, base_url, role_spec.api_key())
+                    checked.add(base_url)
+            models[role] = make_chat_model(role_spec, base_url=base_url)
+        yield models
+    finally:
+        servers.close()

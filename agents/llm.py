@@ -1,0 +1,102 @@
+"""The one code path to a model: `ChatOpenAI` on any OpenAI-compatible endpoint.
+
+Transient errors (429 with Retry-After, 5xx, timeouts, dropped connections) are
+retried inside the openai client with exponential backoff — the smallest scope —
+and never a 400 or 401. What is left after the retries is classified here so the
+run can decide: fail this sample, pause the sample for a later resume, or stop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.rate_limiters import InMemoryRateLimiter
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from synthloom.records import Usage
+from synthloom.spec import ModelSpec
+
+ErrorKind = Literal["sample", "transient", "fatal"]
+
+
+def make_chat_model(spec: ModelSpec, base_url: str | None = None) -> ChatOpenAI:
+    """Build the chat model for one role; `base_url` overrides the spec (embedded server)."""
+    limiter = (
+        InMemoryRateLimiter(
+            requests_per_second=spec.requests_per_second,
+            check_every_n_seconds=min(0.1, 1.0 / spec.requests_per_second),
+            max_bucket_size=max(1.0, spec.requests_per_second),
+        )
+        if spec.requests_per_second
+        else None
+    )
+    extra: dict[str, Any] = {}
+    if spec.top_p is not None:
+        extra["top_p"] = spec.top_p
+    return ChatOpenAI(
+        model=spec.model,
+        base_url=base_url or spec.base_url,
+        api_key=SecretStr(spec.api_key()),
+        temperature=spec.temperature,
+        max_completion_tokens=spec.max_tokens,
+        timeout=spec.timeout,
+        max_retries=spec.max_retries,
+        rate_limiter=limiter,
+        # Chat Completions is what every OpenAI-compatible server speaks.
+        use_responses_api=False,
+        stream_usage=False,
+        **extra,
+    )
+
+
+def usage_of(message: BaseMessage) -> Usage:
+    """Token usage of one model answer (zero where the server reports none)."""
+    meta = getattr(message, "usage_metadata", None) or {}
+    return Usage(
+        calls=1,
+        prompt_tokens=int(meta.get("input_tokens", 0)),
+        completion_tokens=int(meta.get("output_tokens", 0)),
+    )
+
+
+def classify_error(exc: BaseException) -> ErrorKind:
+    """What an error left after the client's retries means for the run.
+
+    - `sample`: this request is bad (400, 413, 422): record the sample as failed.
+    - `transient`: the endpoint is struggling (429/5xx/timeout/connection after
+      retries): leave the sample pending so a re-run picks it up.
+    - `fatal`: nothing will work (401/403/404 — wrong key or model name): stop.
+    """
+    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | httpx.TransportError):
+        return "transient"
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status in (401, 403, 404):
+            return "fatal"
+        if status == 408 or status == 409 or status == 429 or status >= 500:
+            return "transient"
+        return "sample"
+    return "sample"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for logs and reject records: the HTTP status and the server's message."""
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = body.get("message") or body.get("error", {}).get("message") or exc.message
+        return f"HTTP {exc.status_code} from {exc.request.url}: {message}"
+    if isinstance(exc, openai.APITimeoutError):
+        return f"request to {exc.request.url} timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot connect to {exc.request.url}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def model_name(model: BaseChatModel) -> str:
+    """The served model's name, for record metadata."""
+    return str(getattr(model, "model_name", None) or type(model).__name__)

@@ -1,0 +1,97 @@
+"""Per-turn checks of a role-played dialogue: pure functions, one reason each.
+
+A check returns `None` when the candidate turn is fine, or a short reason that
+is fed back to the role when the turn is regenerated and kept on the reject
+record if the budget runs out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from difflib import SequenceMatcher
+
+from synthloom.records import Role, Turn
+
+MIN_CHARS = 2
+REPEAT_SIMILARITY = 0.9
+
+# Openers that betray the user simulator speaking as the assistant (a role flip).
+_ASSISTANT_VOICE = re.compile(
+    r"^\s*(assistant\s*:|as an ai\b|i(?:'m| am) an ai\b|as a (?:language model|helpful assistant)"
+    r"|i(?:'d| would) be (?:happy|glad) to help|how (?:can|may) i (?:help|assist)"
+    r"|(?:(?:hello|hi)[!,.]? )?i(?:'m| am) here to (?:help|support|assist)"
+    r"|certainly[!,.]|of course[!,.] here|sure[!,.] here|great question"
+    r"|here(?:'s| is) (?:a|an|the|some) (?:answer|overview|summary|list|breakdown|explanation))",
+    re.IGNORECASE,
+)
+# The assistant writing the person's side of the dialogue (another kind of flip).
+_SPEAKER_TAG = re.compile(r"^\s*(user|person|human|patient)\s*:", re.IGNORECASE | re.MULTILINE)
+
+_PLACEHOLDER = re.compile(
+    r"^\s*<[^<>]{1,80}>\s*$|\[(?:your|insert|name of|topic|type of)\b[^\]]{0,40}\]", re.IGNORECASE
+)
+
+Check = Callable[[Turn, Sequence[Turn]], str | None]
+
+
+def _normalize(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def check_empty(candidate: Turn, history: Sequence[Turn]) -> str | None:
+    """A turn with no words."""
+    if len(_normalize(candidate["content"])) < MIN_CHARS:
+        return f"empty {candidate['role']} turn"
+    return None
+
+
+def check_role_flip(candidate: Turn, history: Sequence[Turn]) -> str | None:
+    """The user simulator answering like an assistant, or the assistant playing the user."""
+    if candidate["role"] == "user" and _ASSISTANT_VOICE.search(candidate["content"]):
+        return "role flip: the user simulator answered like an assistant"
+    if candidate["role"] == "assistant" and _SPEAKER_TAG.search(candidate["content"]):
+        return "role flip: the assistant wrote the user's lines"
+    return None
+
+
+def check_repeat(candidate: Turn, history: Sequence[Turn]) -> str | None:
+    """A turn (nearly) identical to an earlier turn of the dialogue."""
+    text = _normalize(candidate["content"])
+    for earlier in history:
+        other = _normalize(earlier["content"])
+        if text == other or SequenceMatcher(None, text, other).ratio() >= REPEAT_SIMILARITY:
+            role, other_role = candidate["role"], earlier["role"]
+            return f"repeated turn: the {role} turn repeats an earlier {other_role} turn"
+    return None
+
+
+def check_placeholder(candidate: Turn, history: Sequence[Turn]) -> str | None:
+    """Template text copied instead of written: `<your message>`, `[Your Name]`."""
+    if _PLACEHOLDER.search(candidate["content"]):
+        return f"placeholder text in the {candidate['role']} turn"
+    return None
+
+
+TURN_CHECKS: tuple[Check, ...] = (check_empty, check_placeholder, check_role_flip, check_repeat)
+
+
+def first_problem(
+    candidate: Turn, history: Sequence[Turn], *, truncated: bool | None = False
+) -> str | None:
+    """The first failing check's reason, or `None` if the turn is acceptable.
+
+    `truncated` says the model hit max_tokens: a cut-off answer is not training data.
+    """
+    if truncated:
+        return f"truncated {candidate['role']} turn: it hit max_tokens; answer in fewer words"
+    for check in TURN_CHECKS:
+        reason = check(candidate, history)
+        if reason is not None:
+            return reason
+    return None
+
+
+def next_role(history: Sequence[Turn]) -> Role:
+    """Who speaks next: the user opens, then the roles alternate."""
+    return "assistant" if history and history[-1]["role"] == "user" else "user"

@@ -1,0 +1,184 @@
+"""The dialogue graph: a simulated user and the assistant take turns (role-play).
+
+    START → simulate_user → check_turn ─┬→ respond → check_turn ─┬→ simulate_user …
+                 │                      │                        └→ finish → END
+                 └→ finish (natural end) └→ END (rejected)
+
+Every candidate turn passes `check_turn`; a bad one is regenerated with the
+reason as feedback, within a budget, and then the sample is rejected with it.
+State is JSON-native so any LangGraph checkpointer can persist it.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
+
+from agents.roles import Assistant, ModelOutputError, UserSimulator
+from graphs.checks import first_problem, next_role
+from synthloom.records import Plan, Turn, UsageDict, add_usage
+
+Outcome = Literal["running", "completed", "rejected"]
+
+
+class DialogueInput(TypedDict):
+    """What a caller provides: the sample's plan (as `Plan.model_dump()`)."""
+
+    plan: dict[str, Any]
+
+
+class DialogueState(TypedDict, total=False):
+    """The dialogue as it grows; `turns` and `usage` only accumulate."""
+
+    plan: dict[str, Any]
+    turns: Annotated[list[Turn], operator.add]
+    usage: Annotated[UsageDict, add_usage]
+    candidate: Turn | None
+    truncated: bool
+    wants_end: bool
+    attempts: int
+    regenerations: int
+    feedback: str | None
+    outcome: Outcome
+    ended_by: Literal["budget", "user"] | None
+    reason: str | None
+
+
+class DialogueOutput(TypedDict, total=False):
+    """What a finished run of the graph reports."""
+
+    plan: dict[str, Any]
+    turns: list[Turn]
+    usage: UsageDict
+    outcome: Outcome
+    ended_by: Literal["budget", "user"] | None
+    reason: str | None
+    regenerations: int
+
+
+@dataclass(frozen=True)
+class DialogueContext:
+    """Run-scoped dependencies: the two roles and the dialogue's budgets."""
+
+    user: UserSimulator
+    assistant: Assistant
+    min_rounds: int = 1
+    max_regenerations: int = 2
+
+
+def _rounds_done(turns: list[Turn]) -> int:
+    return sum(1 for t in turns if t["role"] == "assistant")
+
+
+async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
+    """Ask the user simulator for the person's next message."""
+    ctx = runtime.context
+    turns = state.get("turns", [])
+    can_end = _rounds_done(turns) >= ctx.min_rounds
+    try:
+        reply, usage = await ctx.user.next_turn(
+            Plan.model_validate(state["plan"]),
+            turns,
+            can_end=can_end,
+            feedback=state.get("feedback"),
+        )
+    except ModelOutputError as exc:
+        return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
+    if reply.end_conversation and can_end:
+        return {"usage": usage.as_dict(), "wants_end": True, "candidate": None}
+    turn: Turn = {"role": "user", "content": reply.message.strip()}
+    return {"usage": usage.as_dict(), "candidate": turn}
+
+
+async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
+    """Ask the assistant to answer the dialogue so far."""
+    text, usage, truncated = await runtime.context.assistant.reply(
+        Plan.model_validate(state["plan"]),
+        state.get("turns", []),
+        feedback=state.get("feedback"),
+    )
+    turn: Turn = {"role": "assistant", "content": text}
+    return {"usage": usage.as_dict(), "candidate": turn, "truncated": truncated}
+
+
+def check_turn(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
+    """Accept the candidate turn, or send it back with the reason, or reject the sample."""
+    candidate = state.get("candidate")
+    if candidate is None:
+        raise ValueError("check_turn reached without a candidate turn")
+    problem = first_problem(candidate, state.get("turns", []), truncated=state.get("truncated"))
+    if problem is None:
+        return {
+            "turns": [candidate],
+            "candidate": None,
+            "truncated": False,
+            "attempts": 0,
+            "feedback": None,
+        }
+    attempts = state.get("attempts", 0) + 1
+    if attempts > runtime.context.max_regenerations:
+        return {
+            "candidate": None,
+            "outcome": "rejected",
+            "reason": f"{problem} (still failing after {attempts} tries)",
+        }
+    return {
+        "candidate": None,
+        "attempts": attempts,
+        "regenerations": state.get("regenerations", 0) + 1,
+        "feedback": problem,
+    }
+
+
+def finish(state: DialogueState) -> dict[str, Any]:
+    """Close a dialogue that reached its turn budget or a natural end."""
+    return {"outcome": "completed", "ended_by": "user" if state.get("wants_end") else "budget"}
+
+
+def route_after_user(state: DialogueState) -> Literal["check_turn", "finish", "__end__"]:
+    """A rejected sample stops; a natural end finishes; otherwise check the turn."""
+    if state.get("outcome") == "rejected":
+        return "__end__"
+    return "finish" if state.get("wants_end") else "check_turn"
+
+
+def route_after_check(
+    state: DialogueState,
+) -> Literal["simulate_user", "respond", "finish", "__end__"]:
+    """Whose turn it is now, or whether the dialogue is over."""
+    if state.get("outcome") == "rejected":
+        return "__end__"
+    turns = state.get("turns", [])
+    target = int(state["plan"]["rounds"])
+    if turns and turns[-1]["role"] == "assistant" and _rounds_done(turns) >= target:
+        return "finish"
+    return "respond" if next_role(turns) == "assistant" else "simulate_user"
+
+
+def build_dialogue_graph() -> StateGraph[DialogueState, DialogueContext, DialogueInput, Any]:
+    """The uncompiled graph; callers compile it with their own checkpointer."""
+    builder = StateGraph(
+        DialogueState,
+        context_schema=DialogueContext,
+        input_schema=DialogueInput,
+        output_schema=DialogueOutput,
+    )
+    builder.add_node("simulate_user", simulate_user)
+    builder.add_node("respond", respond)
+    builder.add_node("check_turn", check_turn)
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "simulate_user")
+    builder.add_conditional_edges("simulate_user", route_after_user)
+    builder.add_edge("respond", "check_turn")
+    builder.add_conditional_edges("check_turn", route_after_check)
+    builder.add_edge("finish", END)
+    return builder
+
+
+# For `langgraph dev` / LangGraph Studio (see langgraph.json); runs compile their own.
+graph = build_dialogue_graph().compile(name="dialogue")

@@ -1,0 +1,148 @@
+"""The `synthloom` command: init, validate, run, export, prompts."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from synthloom.errors import SynthloomError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Generate grounded, diverse synthetic dialogue datasets with any OpenAI-compatible model.",
+)
+err = Console(stderr=True)
+out = Console()
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter spec.")] = Path(
+        "spec.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter spec that runs as-is on the embedded model."""
+    if path.exists() and not force:
+        raise SynthloomError(f"{path} exists; pass --force to overwrite it")
+    text = resources.files("synthloom").joinpath("templates/spec.yaml").read_text("utf-8")
+    path.write_text(text, encoding="utf-8")
+    err.print(f"wrote {path}; run it with: synthloom run {path}")
+
+
+@app.command()
+def validate(spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML).")]) -> None:
+    """Check a spec and show what it will do, without calling any model."""
+    from synthloom.planning import make_plans
+    from synthloom.spec import ROLES, load_spec
+
+    spec = load_spec(spec_path)
+    table = Table(title=f"{spec_path} — {spec.samples} {spec.task} samples → {spec.output}")
+    table.add_column("role")
+    table.add_column("provider")
+    table.add_column("model")
+    table.add_column("endpoint")
+    for role in ROLES:
+        m = getattr(spec.models, role)
+        table.add_row(role, m.provider, m.model, m.base_url or "-")
+    out.print(table)
+    first = next(iter(make_plans(spec)))
+    out.print(
+        f"first plan: topic={first.topic!r} conditions={first.conditions} rounds={first.rounds}"
+    )
+
+
+@app.command()
+def run(
+    spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML).")],
+    samples: Annotated[int | None, typer.Option(help="Override `samples`.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Override `output`.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Override `concurrency`.")] = None,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Attempt again the samples recorded as failed.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Generate the dataset; re-running the same command resumes where it stopped."""
+    from agents.endpoints import open_models
+    from synthloom.runner import DatasetRun
+    from synthloom.spec import load_spec
+
+    spec = load_spec(spec_path)
+    overrides = {
+        k: v
+        for k, v in {"samples": samples, "output": output, "concurrency": concurrency}.items()
+        if v is not None
+    }
+    if overrides:
+        spec = spec.model_validate({**spec.model_dump(), **overrides})
+    log_dir = Path(tempfile.gettempdir())
+    with open_models(spec, ("user_simulator", "assistant"), log_dir=log_dir) as models:
+        job = DatasetRun(
+            spec,
+            models,
+            console=err,
+            show_progress=progress and err.is_terminal,
+            retry_failed=retry_failed,
+        )
+        result = asyncio.run(job.run())
+    c = result.counts
+    err.print(
+        f"[bold]{result.status}[/] in {result.wall_s:.1f}s: {c.accepted} accepted, "
+        f"{c.rejected} rejected, {c.failed} failed, {c.pending} pending of {c.requested} "
+        f"({result.skipped} already done); {c.usage.total_tokens:,} tokens → {result.path}"
+    )
+    if result.stopped_because:
+        raise SynthloomError(
+            f"run stopped: {result.stopped_because}. Nothing is lost: re-run the same command "
+            "to resume."
+        )
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (holds samples.jsonl).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="sharegpt | hf | openai")] = "sharegpt",
+    to: Annotated[Path | None, typer.Option(help="Destination file or folder.")] = None,
+) -> None:
+    """Export accepted samples as ShareGPT JSONL, OpenAI JSONL or a Hugging Face dataset."""
+    from synthloom.export import export_run
+
+    dest, count = export_run(run_dir, fmt, to)
+    err.print(f"exported {count} samples as {fmt} → {dest}")
+
+
+@app.command()
+def prompts(
+    name: Annotated[str | None, typer.Argument(help="A role's prompt; all if omitted.")] = None,
+) -> None:
+    """Preview the packaged prompt templates rendered with their sample values."""
+    from prompts import available_prompts, load_prompt
+
+    for prompt_name in [name] if name else available_prompts():
+        template = load_prompt(prompt_name)
+        out.rule(f"{prompt_name} — variables: {', '.join(template.variables)}")
+        out.print(template.sample_render(), markup=False, highlight=False)
+
+
+def main() -> None:
+    """Console entry point: user errors are one line on stderr and exit code 2."""
+    try:
+        app()
+    except SynthloomError as exc:
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing is lost; re-run the same command to resume")
+        sys.exit(130)

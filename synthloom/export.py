@@ -1,0 +1,85 @@
+"""Export accepted samples: OpenAI chat JSONL, ShareGPT JSONL, Hugging Face datasets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from synthloom.errors import SynthloomError
+from synthloom.rundir import load_samples
+
+FORMATS = ("openai", "sharegpt", "hf")
+_SHAREGPT_ROLE = {"user": "human", "assistant": "gpt", "system": "system"}
+
+
+def to_sharegpt(record: dict[str, Any]) -> dict[str, Any]:
+    """ShareGPT layout: `conversations` of human/gpt turns, the system prompt apart."""
+    messages = record["messages"]
+    system = next((m["content"] for m in messages if m["role"] == "system"), None)
+    conversations = [
+        {"from": _SHAREGPT_ROLE[m["role"]], "value": m["content"]}
+        for m in messages
+        if m["role"] != "system"
+    ]
+    out: dict[str, Any] = {"conversations": conversations}
+    if system is not None:
+        out["system"] = system
+    out["metadata"] = record.get("metadata", {})
+    return out
+
+
+def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def export_run(run_dir: Path, fmt: str, dest: Path | None = None) -> tuple[Path, int]:
+    """Write the run's accepted samples in `fmt`; returns the destination and the count."""
+    if fmt not in FORMATS:
+        raise SynthloomError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    records = load_samples(run_dir)
+    if fmt == "openai":
+        target = dest or run_dir / "export" / "openai.jsonl"
+        return target, _write_jsonl(target, records)
+    if fmt == "sharegpt":
+        target = dest or run_dir / "export" / "sharegpt.jsonl"
+        return target, _write_jsonl(target, (to_sharegpt(r) for r in records))
+    return _export_hf(list(records), dest or run_dir / "export" / "hf")
+
+
+def _export_hf(records: list[dict[str, Any]], target: Path) -> tuple[Path, int]:
+    try:
+        import datasets
+    except ImportError:
+        raise SynthloomError(
+            "Hugging Face export needs the `hf` extra: pip install 'synthloom[hf]'"
+        ) from None
+    # Conditions differ per spec, so metadata travels as a JSON string column
+    # beside flat columns that every run has.
+    rows = [
+        {
+            "id": r["metadata"]["id"],
+            "messages": r["messages"],
+            "topic": r["metadata"].get("topic"),
+            "metadata": json.dumps(r["metadata"], ensure_ascii=False),
+        }
+        for r in records
+    ]
+    features = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "messages": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
+            "topic": datasets.Value("string"),
+            "metadata": datasets.Value("string"),
+        }
+    )
+    dataset = datasets.Dataset.from_list(rows, features=features)
+    dataset.save_to_disk(str(target))
+    return target, len(rows)

@@ -1,0 +1,115 @@
+"""Records that flow through a run: plans in, samples and rejects out."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Usage(BaseModel):
+    """Token accounting summed over a sample's model calls."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            calls=self.calls + other.calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+    @classmethod
+    def of(cls, data: UsageDict | dict[str, int] | None) -> Usage:
+        """Read back a usage mapping (missing keys count as zero)."""
+        data = data or {}
+        return cls(
+            calls=data.get("calls", 0),
+            prompt_tokens=data.get("prompt_tokens", 0),
+            completion_tokens=data.get("completion_tokens", 0),
+        )
+
+    def as_dict(self) -> UsageDict:
+        """The OpenAI-style usage mapping written into records."""
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+def add_usage(left: UsageDict | None, right: UsageDict | None) -> UsageDict:
+    """Reducer for graph state: usage only ever accumulates."""
+    return (Usage.of(left) + Usage.of(right)).as_dict()
+
+
+class Turn(TypedDict):
+    """One message of a dialogue; a plain dict so graph checkpoints stay JSON-native."""
+
+    role: Role
+    content: str
+
+
+class UsageDict(TypedDict):
+    """Usage as carried in graph state and written into records."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Plan(BaseModel):
+    """What one sample is about; deterministic from the spec and its index."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    index: int
+    topic: str
+    conditions: dict[str, str] = Field(default_factory=dict)
+    rounds: int = Field(ge=1, description="Assistant turns the dialogue aims for.")
+
+
+class SampleRecord(BaseModel):
+    """An accepted sample in OpenAI chat format with its metadata."""
+
+    messages: list[Turn]
+    metadata: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """The plan-derived sample id."""
+        return str(self.metadata["id"])
+
+
+RejectStatus = Literal["rejected", "failed"]
+
+
+class RejectRecord(BaseModel):
+    """A sample that did not make it, kept with its reason so nothing vanishes.
+
+    `rejected`: the model's output failed our checks; `failed`: the endpoint refused
+    the request for this sample (e.g. a 400 for a too-long context).
+    """
+
+    id: str
+    status: RejectStatus
+    reason: str
+    stage: str
+    plan: Plan
+    messages: list[Turn] = Field(default_factory=list)
+    usage: dict[str, int] = Field(default_factory=dict)

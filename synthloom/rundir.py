@@ -1,0 +1,205 @@
+"""The run folder: samples, rejects, manifest and checkpoints of one dataset.
+
+samples.jsonl      accepted samples, OpenAI chat format + metadata
+rejects.jsonl      rejected and failed samples, each with its reason
+run.json           the manifest: counts that always add up, usage, status
+spec.json          the validated spec the run was started with
+checkpoints.sqlite LangGraph checkpoints of dialogues in progress
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from synthloom import __version__
+from synthloom.errors import RunDirError
+from synthloom.records import RejectRecord, SampleRecord, Usage
+from synthloom.store import JsonlAppender, iter_records, rewrite_jsonl, write_json_atomic
+
+
+def now_iso() -> str:
+    """UTC timestamp for records and the manifest."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Counts:
+    """Per-status counts over the run's planned ids."""
+
+    requested: int
+    accepted: int = 0
+    rejected: int = 0
+    failed: int = 0
+    usage: Usage = field(default_factory=Usage)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> int:
+        """Planned samples with no outcome yet."""
+        return self.requested - self.accepted - self.rejected - self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counts as written into `run.json`."""
+        return {
+            "requested": self.requested,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "failed": self.failed,
+            "pending": self.pending,
+        }
+
+
+class RunDir:
+    """Owns the files of one run folder and the bookkeeping that makes resume exact."""
+
+    SAMPLES = "samples.jsonl"
+    REJECTS = "rejects.jsonl"
+    MANIFEST = "run.json"
+    SPEC = "spec.json"
+    CHECKPOINTS = "checkpoints.sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._samples: JsonlAppender | None = None
+        self._rejects: JsonlAppender | None = None
+
+    @property
+    def samples_path(self) -> Path:
+        """Accepted samples."""
+        return self.path / self.SAMPLES
+
+    @property
+    def rejects_path(self) -> Path:
+        """Rejected and failed samples."""
+        return self.path / self.REJECTS
+
+    @property
+    def checkpoints_path(self) -> Path:
+        """SQLite checkpoints of dialogues in flight."""
+        return self.path / self.CHECKPOINTS
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest, if this folder holds a run."""
+        path = self.path / self.MANIFEST
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"{path}: unreadable run manifest ({exc})") from None
+        return data if isinstance(data, dict) else None
+
+    def claim(self, fingerprint: str, spec_json: dict[str, Any]) -> None:
+        """Create the folder, or check an existing one holds this same dataset."""
+        manifest = self.read_manifest()
+        if manifest is not None and manifest.get("fingerprint") != fingerprint:
+            raise RunDirError(
+                f"{self.path} holds a run of a different spec (topics, conditions, seed or "
+                "dialogue changed); choose another `output:` or delete the folder"
+            )
+        if manifest is None and self.path.exists() and any(self.path.iterdir()):
+            stray = {p.name for p in self.path.iterdir()} - {self.CHECKPOINTS}
+            if stray & {self.SAMPLES, self.REJECTS}:
+                raise RunDirError(f"{self.path} has sample files but no run.json manifest")
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path / self.SPEC, spec_json)
+
+    def tally(self, planned_ids: set[str]) -> tuple[Counts, set[str]]:
+        """Counts over the planned ids and the set of ids already finished."""
+        counts = Counts(requested=len(planned_ids))
+        done: set[str] = set()
+        for record in iter_records(self.samples_path):
+            sid = str(record.get("metadata", {}).get("id"))
+            if sid in planned_ids and sid not in done:
+                done.add(sid)
+                counts.accepted += 1
+                counts.usage += Usage.of(record["metadata"].get("usage"))
+        for record in iter_records(self.rejects_path):
+            sid = str(record.get("id"))
+            if sid in planned_ids and sid not in done:
+                done.add(sid)
+                if record.get("status") == "failed":
+                    counts.failed += 1
+                else:
+                    counts.rejected += 1
+                counts.usage += Usage.of(record.get("usage"))
+                reason = reason_key(str(record.get("reason", "")))
+                counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
+        return counts, done
+
+    def drop_failed(self) -> int:
+        """Remove `failed` rejects so a `--retry-failed` run attempts them again."""
+        if not self.rejects_path.exists():
+            return 0
+        kept, dropped = [], 0
+        for record in iter_records(self.rejects_path):
+            if record.get("status") == "failed":
+                dropped += 1
+            else:
+                kept.append(record)
+        if dropped:
+            rewrite_jsonl(self.rejects_path, kept)
+        return dropped
+
+    def open_writers(self) -> None:
+        """Open both output files for appending (repairing a torn last line)."""
+        self._samples = JsonlAppender(self.samples_path)
+        self._rejects = JsonlAppender(self.rejects_path)
+
+    def write_sample(self, record: SampleRecord) -> None:
+        """Append an accepted sample."""
+        if self._samples is None:
+            raise RuntimeError("open_writers() first")
+        self._samples.append(record.model_dump(mode="json"))
+
+    def write_reject(self, record: RejectRecord) -> None:
+        """Append a rejected or failed sample with its reason."""
+        if self._rejects is None:
+            raise RuntimeError("open_writers() first")
+        self._rejects.append(record.model_dump(mode="json"))
+
+    def close(self) -> None:
+        """Close the output files."""
+        for writer in (self._samples, self._rejects):
+            if writer is not None:
+                writer.close()
+        self._samples = self._rejects = None
+
+    def write_manifest(
+        self, counts: Counts, *, fingerprint: str, status: str, extra: dict[str, Any]
+    ) -> None:
+        """Atomically rewrite `run.json` with the current counts."""
+        previous = self.read_manifest() or {}
+        write_json_atomic(
+            self.path / self.MANIFEST,
+            {
+                "synthloom_version": __version__,
+                "fingerprint": fingerprint,
+                "status": status,
+                "started_at": previous.get("started_at", now_iso()),
+                "updated_at": now_iso(),
+                "counts": counts.as_dict(),
+                "usage": counts.usage.as_dict(),
+                "reject_reasons": dict(sorted(counts.reasons.items())),
+                "files": {"samples": self.SAMPLES, "rejects": self.REJECTS},
+                **extra,
+            },
+        )
+
+
+def reason_key(reason: str) -> str:
+    """Group reasons by their stable prefix (before details such as counts)."""
+    return reason.split(" (", 1)[0].split(":", 1)[0].strip() or "unknown"
+
+
+def load_samples(run_dir: Path) -> Iterable[dict[str, Any]]:
+    """Accepted samples of a finished or partial run."""
+    path = run_dir / RunDir.SAMPLES
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: no {RunDir.SAMPLES} here (is this a synthloom run folder?)")
+    return iter_records(path)

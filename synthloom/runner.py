@@ -1,0 +1,356 @@
+"""The dataset run: plans → concurrent dialogue graphs → append-only output.
+
+A fixed pool of workers pulls plans so the endpoint always has `concurrency`
+requests in flight. Each finished sample is appended at once; ids come from the
+plan, so re-running the same command skips what is done and resumes dialogues
+in flight from their last LangGraph checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.pregel import Pregel
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from agents.llm import classify_error, describe_error, model_name
+from agents.roles import build_roles
+from graphs.dialogue import DialogueContext, build_dialogue_graph
+from synthloom import __version__
+from synthloom.planning import make_plans
+from synthloom.records import Plan, RejectRecord, SampleRecord, Turn, Usage
+from synthloom.rundir import Counts, RunDir, now_iso, reason_key
+from synthloom.spec import RunSpec
+
+# Stop the run (leaving samples pending) after this many endpoint errors in a row.
+MAX_CONSECUTIVE_TRANSIENT = 8
+
+
+@dataclass
+class RunResult:
+    """What a run did, for the CLI's summary and for tests."""
+
+    path: Path
+    counts: Counts
+    new_samples: int = 0
+    skipped: int = 0
+    wall_s: float = 0.0
+    status: str = "completed"
+    stopped_because: str | None = None
+
+
+@dataclass
+class _Live:
+    counts: Counts
+    new_samples: int = 0
+    consecutive_transient: int = 0
+    stop_reason: str | None = None
+    fatal: bool = False
+    last_error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+@asynccontextmanager
+async def open_checkpointer(
+    spec: RunSpec, run_dir: RunDir
+) -> AsyncIterator[BaseCheckpointSaver[Any] | None]:
+    """SQLite checkpoints in the run folder (or none, if the spec turns them off)."""
+    if spec.checkpointer == "none":
+        yield None
+        return
+    async with AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints_path)) as saver:
+        yield saver
+
+
+def build_record(
+    spec: RunSpec, plan: Plan, final: dict[str, Any], system_prompt: str, models: dict[str, str]
+) -> SampleRecord:
+    """An accepted dialogue as an OpenAI chat record with everything needed to trace it."""
+    turns: list[Turn] = list(final.get("turns", []))
+    messages: list[Turn] = []
+    if spec.dialogue.include_system_prompt:
+        messages.append({"role": "system", "content": system_prompt})
+    messages.extend(turns)
+    return SampleRecord(
+        messages=messages,
+        metadata={
+            "id": plan.id,
+            "index": plan.index,
+            "task": spec.task,
+            "topic": plan.topic,
+            "conditions": plan.conditions,
+            "rounds": sum(1 for t in turns if t["role"] == "assistant"),
+            "target_rounds": plan.rounds,
+            "ended_by": final.get("ended_by"),
+            "regenerations": final.get("regenerations", 0),
+            "models": models,
+            "usage": Usage.of(final.get("usage")).as_dict(),
+            "spec_fingerprint": spec.plan_fingerprint(),
+            "synthloom_version": __version__,
+            "created_at": now_iso(),
+        },
+    )
+
+
+class DatasetRun:
+    """One execution of a spec against already-built chat models."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        models: dict[str, BaseChatModel],
+        *,
+        console: Console | None = None,
+        show_progress: bool = True,
+        retry_failed: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.models = models
+        self.console = console or Console(stderr=True)
+        self.show_progress = show_progress
+        self.retry_failed = retry_failed
+        self.run_dir = RunDir(spec.output)
+        self.fingerprint = spec.plan_fingerprint()
+        user, assistant = build_roles(
+            models["user_simulator"],
+            models["assistant"],
+            system_prompt=spec.dialogue.assistant_system_prompt,
+            max_reasks=spec.dialogue.max_reasks,
+        )
+        self.context = DialogueContext(
+            user=user,
+            assistant=assistant,
+            min_rounds=spec.dialogue.rounds.min,
+            max_regenerations=spec.dialogue.max_regenerations,
+        )
+        self.model_names = {role: model_name(m) for role, m in models.items()}
+
+    async def run(self) -> RunResult:
+        """Generate every pending sample; safe to call again after any interruption."""
+        plans = list(make_plans(self.spec))
+        self.run_dir.claim(self.fingerprint, self.spec.model_dump(mode="json"))
+        if self.retry_failed:
+            self.run_dir.drop_failed()
+        counts, done = self.run_dir.tally({p.id for p in plans})
+        todo = [p for p in plans if p.id not in done]
+        live = _Live(counts=counts)
+        self.run_dir.open_writers()
+        status = "interrupted"
+        try:
+            async with open_checkpointer(self.spec, self.run_dir) as saver:
+                graph = build_dialogue_graph().compile(checkpointer=saver, name="dialogue")
+                await self._drive(graph, saver, todo, live)
+            status = "stopped" if live.stop_reason else "completed"
+        finally:
+            self.run_dir.close()
+            self._write_manifest(live, status)
+        return RunResult(
+            path=self.spec.output,
+            counts=live.counts,
+            new_samples=live.new_samples,
+            skipped=len(done),
+            wall_s=time.monotonic() - live.started,
+            status=status,
+            stopped_because=live.stop_reason,
+        )
+
+    def _write_manifest(self, live: _Live, status: str) -> None:
+        self.run_dir.write_manifest(
+            live.counts,
+            fingerprint=self.fingerprint,
+            status=status,
+            extra={
+                "task": self.spec.task,
+                "models": self.model_names,
+                "stopped_because": live.stop_reason,
+            },
+        )
+
+    async def _drive(
+        self,
+        graph: Pregel[Any, Any, Any, Any],
+        saver: BaseCheckpointSaver[Any] | None,
+        todo: list[Plan],
+        live: _Live,
+    ) -> None:
+        pending: Iterator[Plan] = iter(todo)
+        with self._progress(live) as (progress, task_id):
+
+            async def worker() -> None:
+                for plan in pending:
+                    if live.stop_reason:
+                        return
+                    await self._one(graph, saver, plan, live)
+                    progress.update(task_id, completed=self._finished(live), **self._fields(live))
+
+            workers = min(self.spec.concurrency, max(1, len(todo)))
+            await asyncio.gather(*(worker() for _ in range(workers)))
+            progress.update(task_id, completed=self._finished(live), **self._fields(live))
+
+    async def _one(
+        self,
+        graph: Pregel[Any, Any, Any, Any],
+        saver: BaseCheckpointSaver[Any] | None,
+        plan: Plan,
+        live: _Live,
+    ) -> None:
+        config: RunnableConfig = {"configurable": {"thread_id": plan.id}}
+        try:
+            resume = saver is not None and await saver.aget_tuple(config) is not None
+            final: dict[str, Any] = await graph.ainvoke(
+                None if resume else {"plan": plan.model_dump()},
+                config,
+                context=self.context,
+                durability="async",
+            )
+        except Exception as exc:  # noqa: BLE001 - every error is classified and recorded
+            self._on_error(plan, exc, live)
+            return
+        live.consecutive_transient = 0
+        if final.get("outcome") == "completed":
+            record = build_record(
+                self.spec,
+                plan,
+                final,
+                self.context.assistant.system_message(plan),
+                self.model_names,
+            )
+            self.run_dir.write_sample(record)
+            live.counts.accepted += 1
+            live.new_samples += 1
+        else:
+            reason = str(final.get("reason") or "dialogue ended without an outcome")
+            self._reject(plan, "rejected", reason, final.get("turns", []), final.get("usage"), live)
+        live.counts.usage += Usage.of(final.get("usage"))
+        if saver is not None:
+            await saver.adelete_thread(plan.id)
+
+    def _on_error(self, plan: Plan, exc: Exception, live: _Live) -> None:
+        kind = classify_error(exc)
+        message = describe_error(exc)
+        live.last_error = message
+        if kind == "sample":
+            self._reject(plan, "failed", message, [], None, live)
+            live.consecutive_transient = 0
+        elif kind == "fatal":
+            live.stop_reason = message
+        else:
+            live.consecutive_transient += 1
+            if live.consecutive_transient >= MAX_CONSECUTIVE_TRANSIENT:
+                live.stop_reason = (
+                    f"{live.consecutive_transient} endpoint errors in a row, last: {message}"
+                )
+
+    def _reject(
+        self,
+        plan: Plan,
+        status: str,
+        reason: str,
+        turns: list[Turn],
+        usage: Any,
+        live: _Live,
+    ) -> None:
+        record = RejectRecord(
+            id=plan.id,
+            status="failed" if status == "failed" else "rejected",
+            reason=reason,
+            stage=self.spec.task,
+            plan=plan,
+            messages=list(turns),
+            usage=dict(Usage.of(usage).as_dict()),
+        )
+        self.run_dir.write_reject(record)
+        if status == "failed":
+            live.counts.failed += 1
+        else:
+            live.counts.rejected += 1
+        key = reason_key(reason)
+        live.counts.reasons[key] = live.counts.reasons.get(key, 0) + 1
+
+    @staticmethod
+    def _finished(live: _Live) -> int:
+        c = live.counts
+        return c.accepted + c.rejected + c.failed
+
+    @staticmethod
+    def _fields(live: _Live) -> dict[str, Any]:
+        c = live.counts
+        return {
+            "accepted": c.accepted,
+            "rejected": c.rejected,
+            "failed": c.failed,
+            "tokens": c.usage.total_tokens,
+        }
+
+    def _progress(self, live: _Live) -> _ProgressScope:
+        return _ProgressScope(self.console, live, enabled=self.show_progress)
+
+
+class _ProgressScope:
+    """A rich progress bar: done, rejected, failed, tokens, rate and ETA."""
+
+    def __init__(self, console: Console, live: _Live, *, enabled: bool) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]dialogues"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "[green]✓ {task.fields[accepted]}[/] [yellow]✗ {task.fields[rejected]}[/] "
+                "[red]! {task.fields[failed]}[/]"
+            ),
+            TextColumn("{task.fields[tokens]:,} tok"),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not enabled,
+            transient=False,
+        )
+        self.live = live
+
+    def __enter__(self) -> tuple[Progress, Any]:
+        c = self.live.counts
+        self.progress.start()
+        task_id = self.progress.add_task(
+            "dialogues",
+            total=c.requested,
+            completed=c.accepted + c.rejected + c.failed,
+            accepted=c.accepted,
+            rejected=c.rejected,
+            failed=c.failed,
+            tokens=c.usage.total_tokens,
+        )
+        return self.progress, task_id
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+class _RateColumn(ProgressColumn):
+    """Samples per minute (dialogues take seconds to minutes each)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed * 60:.1f}/min" if speed else "-/min", style="cyan")

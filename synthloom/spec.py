@@ -1,0 +1,290 @@
+"""The run spec: a YAML file parsed into a validated pydantic `RunSpec`.
+
+Errors name the file, the YAML line, the field and what was expected, because a
+traceback from inside pydantic tells a user nothing about their file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from synthloom.errors import SpecError
+
+EMBEDDED_MODEL = "smollm2-135m"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbeddedServerSpec(_Strict):
+    """Settings of the llama.cpp server synthloom starts for `provider: embedded`."""
+
+    threads: int = Field(default=0, ge=0, description="CPU threads; 0 means all cores.")
+    parallel: int = Field(default=4, ge=1, le=64, description="Requests decoded at once.")
+    context: int = Field(default=2048, ge=256, description="Context tokens per parallel slot.")
+
+
+class ModelSpec(_Strict):
+    """One model role's endpoint and sampling settings."""
+
+    provider: Literal["embedded", "openai"] = Field(
+        default="embedded",
+        description="`embedded`: a small local model synthloom serves itself; "
+        "`openai`: any OpenAI-compatible endpoint at `base_url`.",
+    )
+    base_url: str | None = Field(
+        default=None, description="e.g. http://localhost:8000/v1 (vLLM), none for api.openai.com."
+    )
+    model: str = EMBEDDED_MODEL
+    api_key_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the API key."
+    )
+    temperature: float = Field(default=0.8, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=256, ge=1, le=131072)
+    timeout: float = Field(default=60.0, gt=0.0, description="Seconds per request.")
+    max_retries: int = Field(
+        default=4, ge=0, le=20, description="Retries of transient errors (429, 5xx, timeouts)."
+    )
+    requests_per_second: float | None = Field(default=None, gt=0.0)
+    embedded: EmbeddedServerSpec = EmbeddedServerSpec()
+
+    @model_validator(mode="after")
+    def _check_endpoint(self) -> ModelSpec:
+        if self.provider == "openai" and self.base_url is None and self.api_key_env is None:
+            raise ValueError(
+                "provider 'openai' needs `base_url` (a local server) or `api_key_env` "
+                "(the hosted API)"
+            )
+        return self
+
+    def api_key(self) -> str:
+        """The API key from the named environment variable (servers without auth get a dummy)."""
+        if self.api_key_env is None:
+            return "synthloom-no-key"
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise SpecError(
+                f"models: environment variable {self.api_key_env} (api_key_env) is not set"
+            )
+        return value
+
+
+ROLES = ("user_simulator", "assistant", "judge")
+
+
+class ModelsSpec(_Strict):
+    """Per-role models; each role inherits `default` and overrides what it names."""
+
+    default: ModelSpec = ModelSpec()
+    user_simulator: ModelSpec = ModelSpec()
+    assistant: ModelSpec = ModelSpec()
+    judge: ModelSpec = ModelSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        default = data.get("default") or {}
+        if not isinstance(default, dict):
+            return data
+        merged: dict[str, Any] = {"default": default}
+        for key, value in data.items():
+            if key == "default":
+                continue
+            merged[key] = {**default, **value} if isinstance(value, dict) else value
+        for role in ROLES:
+            merged.setdefault(role, dict(default))
+        return merged
+
+
+class WeightedValue(_Strict):
+    """One value of a condition attribute and its relative sampling weight."""
+
+    value: str = Field(min_length=1)
+    weight: float = Field(default=1.0, gt=0.0)
+
+
+def _normalize_values(raw: Any) -> Any:
+    """Accept `[a, b]`, `{a: 2, b: 1}` or `[{value: a, weight: 2}]`."""
+    if isinstance(raw, dict):
+        return [{"value": str(k), "weight": v} for k, v in raw.items()]
+    if isinstance(raw, list):
+        return [item if isinstance(item, dict) else {"value": str(item)} for item in raw]
+    return raw
+
+
+ConditionValues = Annotated[list[WeightedValue], BeforeValidator(_normalize_values)]
+
+
+class RoundsSpec(_Strict):
+    """How many user→assistant exchanges a dialogue has (sampled per dialogue)."""
+
+    min: int = Field(default=2, ge=1, le=50)
+    max: int = Field(default=4, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RoundsSpec:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+DEFAULT_ASSISTANT_PROMPT = (
+    "You are a knowledgeable, careful assistant. Answer accurately and concretely, "
+    "say when something is uncertain, and keep answers focused on the user's question."
+)
+
+
+class DialogueSpec(_Strict):
+    """Settings of the dialogue role-play."""
+
+    rounds: RoundsSpec = RoundsSpec()
+    assistant_system_prompt: str = Field(default=DEFAULT_ASSISTANT_PROMPT, min_length=1)
+    include_system_prompt: bool = Field(
+        default=True, description="Put the assistant's system prompt first in `messages`."
+    )
+    max_regenerations: int = Field(
+        default=2, ge=0, le=10, description="Retries of a turn that fails a check, per turn."
+    )
+    max_reasks: int = Field(
+        default=2, ge=0, le=10, description="Re-asks of a structured answer that does not parse."
+    )
+
+
+class RunSpec(_Strict):
+    """Everything one run needs; its hash fingerprints the run folder."""
+
+    task: Literal["dialogue"] = "dialogue"
+    samples: int = Field(ge=1, le=10_000_000)
+    seed: int = 0
+    topics: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    conditions: dict[str, ConditionValues] = Field(default_factory=dict)
+    dialogue: DialogueSpec = DialogueSpec()
+    models: ModelsSpec = ModelsSpec()
+    output: Path = Path("runs/synthloom")
+    concurrency: int = Field(default=8, ge=1, le=4096)
+    checkpointer: Literal["sqlite", "none"] = Field(
+        default="sqlite", description="Checkpoint every dialogue step so a killed run resumes."
+    )
+
+    @model_validator(mode="after")
+    def _check_conditions(self) -> RunSpec:
+        for name, values in self.conditions.items():
+            if not values:
+                raise ValueError(f"condition {name!r} has no values")
+            if not name.isidentifier():
+                raise ValueError(f"condition name {name!r} must be a plain identifier")
+            if not all(math.isfinite(v.weight) for v in values):
+                raise ValueError(f"condition {name!r} has a non-finite weight")
+        return self
+
+    def plan_fingerprint(self) -> str:
+        """Hash of what decides the plans: a different one means a different dataset."""
+        # Budgets (samples, retries, models, concurrency) may change between
+        # resumes of the same dataset; what the samples are about may not.
+        keys: dict[str, Any] = {
+            "task": True,
+            "seed": True,
+            "topics": True,
+            "conditions": True,
+            "dialogue": {"rounds", "assistant_system_prompt"},
+        }
+        payload = self.model_dump(mode="json", include=keys)
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_spec(path: str | Path) -> RunSpec:
+    """Read and validate a spec file, raising `SpecError` with file, line and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read spec file: {exc.strerror}") from None
+    return parse_spec(text, source=str(path))
+
+
+def parse_spec(text: str, source: str = "<spec>") -> RunSpec:
+    """Validate spec YAML text; `source` names it in error messages."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{source}{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping of settings at the top level")
+    try:
+        return RunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_errors(exc, source, root)) from None
+
+
+def _format_errors(exc: ValidationError, source: str, root: yaml.Node | None) -> str:
+    lines = [f"{source}: invalid spec ({exc.error_count()} problem(s))"]
+    for err in exc.errors():
+        loc = [part for part in err["loc"] if not _is_validator_tag(part)]
+        field = ".".join(str(part) for part in loc) or "(top level)"
+        line = _line_of(root, loc)
+        where = f"{source}:{line}" if line else source
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        got = err.get("input")
+        suffix = f" (got {got!r})" if err["type"] not in {"missing"} and _is_scalar(got) else ""
+        lines.append(f"  {where}: {field}: {message}{suffix}")
+    return "\n".join(lines)
+
+
+def _is_validator_tag(part: int | str) -> bool:
+    # pydantic inserts union/function tags such as 'function-before[...]' into locations.
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) or value is None
+
+
+def _line_of(node: yaml.Node | None, loc: list[int | str]) -> int | None:
+    """The 1-based YAML line of the deepest node along `loc` that exists."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == str(part)), None)
+            key = next((k for k, _ in node.value if k.value == str(part)), None)
+            if child is None:
+                return line
+            line = (key or child).start_mark.line + 1
+            node = child
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

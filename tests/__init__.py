@@ -1,0 +1,1 @@
+"""Test suite package, so helpers import as ``tests.support``."""
