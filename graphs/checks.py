@@ -92,6 +92,23 @@ def first_problem(
     return None
 
 
+_SENTENCE_END = re.compile(r"[.!?](?:[\"')\]]*)(?=\s|$)")
+
+
+def trim_to_sentence(text: str) -> str:
+    """Cut a truncated answer back to its last complete sentence ('' if it has none)."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[: ends[-1]].rstrip() if ends else ""
+
+
+_LEADING_LABEL = re.compile(r"^\s*(?:person|user|human|me)\s*:\s*", re.IGNORECASE)
+
+
+def strip_speaker_label(text: str) -> str:
+    """Drop a transcript label ("PERSON: ...") the simulator copied from its prompt."""
+    return _LEADING_LABEL.sub("", text, count=1).strip()
+
+
 def next_role(history: Sequence[Turn]) -> Role:
     """Who speaks next: the user opens, then the roles alternate."""
     return "assistant" if history and history[-1]["role"] == "user" else "user"

@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from agents.roles import Assistant, ModelOutputError, UserSimulator
-from graphs.checks import first_problem, next_role
+from graphs.checks import first_problem, next_role, strip_speaker_label, trim_to_sentence
 from synthloom.records import Plan, Turn, UsageDict, add_usage
 
 Outcome = Literal["running", "completed", "rejected"]
@@ -43,6 +43,7 @@ class DialogueState(TypedDict, total=False):
     wants_end: bool
     attempts: int
     regenerations: int
+    trimmed: int
     feedback: str | None
     outcome: Outcome
     ended_by: Literal["budget", "user"] | None
@@ -59,6 +60,7 @@ class DialogueOutput(TypedDict, total=False):
     ended_by: Literal["budget", "user"] | None
     reason: str | None
     regenerations: int
+    trimmed: int
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class DialogueContext:
     assistant: Assistant
     min_rounds: int = 1
     max_regenerations: int = 2
+    trim_truncated: bool = False
 
 
 def _rounds_done(turns: list[Turn]) -> int:
@@ -91,7 +94,7 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
         return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
     if reply.end_conversation and can_end:
         return {"usage": usage.as_dict(), "wants_end": True, "candidate": None}
-    turn: Turn = {"role": "user", "content": reply.message.strip()}
+    turn: Turn = {"role": "user", "content": strip_speaker_label(reply.message)}
     return {"usage": usage.as_dict(), "candidate": turn}
 
 
@@ -102,8 +105,12 @@ async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> di
         state.get("turns", []),
         feedback=state.get("feedback"),
     )
+    update: dict[str, Any] = {"usage": usage.as_dict(), "truncated": truncated}
+    if truncated and runtime.context.trim_truncated and (trimmed := trim_to_sentence(text)):
+        update |= {"truncated": False, "trimmed": state.get("trimmed", 0) + 1}
+        text = trimmed
     turn: Turn = {"role": "assistant", "content": text}
-    return {"usage": usage.as_dict(), "candidate": turn, "truncated": truncated}
+    return {**update, "candidate": turn}
 
 
 def check_turn(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:

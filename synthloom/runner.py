@@ -104,6 +104,7 @@ def build_record(
             "target_rounds": plan.rounds,
             "ended_by": final.get("ended_by"),
             "regenerations": final.get("regenerations", 0),
+            "trimmed_turns": final.get("trimmed", 0),
             "models": models,
             "usage": Usage.of(final.get("usage")).as_dict(),
             "spec_fingerprint": spec.plan_fingerprint(),
@@ -143,6 +144,7 @@ class DatasetRun:
             assistant=assistant,
             min_rounds=spec.dialogue.rounds.min,
             max_regenerations=spec.dialogue.max_regenerations,
+            trim_truncated=spec.dialogue.on_truncated == "trim",
         )
         self.model_names = {role: model_name(m) for role, m in models.items()}
 

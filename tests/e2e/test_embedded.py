@@ -1,0 +1,91 @@
+"""The README's first command for real: the example spec on the embedded model.
+
+SmolLM2-135M is served by llama.cpp (xllamacpp) on loopback and reached through
+the same ChatOpenAI path as any endpoint; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.embedded
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "clinic-dialogue" / "spec.yaml"
+CLI = [sys.executable, "-c", "from synthloom.cli import main; main()"]
+
+
+def embedded_servers_of(parent: int) -> list[int]:
+    """Pids of embedded-model children started by `parent` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"agents.embedded" in argv and str(parent).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_example_runs_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [*CLI, "run", str(EXAMPLE), "--samples", "2", "--output", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "run.json").read_text())
+    counts = manifest["counts"]
+    assert counts["requested"] == 2 and counts["pending"] == 0
+    assert counts["accepted"] + counts["rejected"] + counts["failed"] == 2
+    assert counts["failed"] == 0  # the embedded server answered every request
+    assert manifest["usage"]["calls"] >= 2 and manifest["usage"]["completion_tokens"] > 0
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert len(samples) == counts["accepted"] and len(rejects) == counts["rejected"]
+    for record in samples:
+        roles = [m["role"] for m in record["messages"]]
+        assert roles[0] == "system" and roles[-1] == "assistant"
+        assert all(m["content"].strip() for m in record["messages"])
+        assert record["metadata"]["models"]["assistant"] == "smollm2-135m"
+    for reject in rejects:
+        assert reject["reason"]
+
+
+def test_killed_run_leaves_no_model_server_behind(tmp_path: Path) -> None:
+    run = subprocess.Popen(
+        [*CLI, "run", str(EXAMPLE), "--output", str(tmp_path / "run"), "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not embedded_servers_of(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        children = embedded_servers_of(run.pid)
+        assert children, "the embedded server never started"
+    finally:
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "the embedded server outlived the killed run"
