@@ -11,24 +11,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from agents.llm import model_name, usage_of
+from agents.structured import (
+    ModelOutputError,
+    _completion_text,
+    _first_error,
+    _usage_of_completion,
+    ask_structured,
+    response_format,
+    text_of,
+)
 from prompts import PromptTemplate, load_prompt
 from synthloom.records import Plan, Turn, Usage
 
-
-class ModelOutputError(Exception):
-    """The model's answer stayed unusable after the re-ask budget."""
-
-    def __init__(self, reason: str, usage: Usage) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.usage = usage
+__all__ = [
+    "Assistant",
+    "ModelOutputError",
+    "UserReply",
+    "UserSimulator",
+    "build_roles",
+    # Deprecated private aliases (see the end of this module).
+    "_completion_text",
+    "_first_error",
+    "_response_format",
+    "_text_of",
+    "_usage_of_completion",
+]
 
 
 USER_MESSAGE_MAX_CHARS = 400
@@ -46,40 +58,6 @@ class UserReply(BaseModel):
         default=False,
         description="True only when the person's questions are answered and they want to stop.",
     )
-
-
-def _text_of(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
-
-
-def _response_format(schema: type[BaseModel]) -> dict[str, object]:
-    # Plain (non-strict) json_schema: llama.cpp, vLLM and OpenAI all constrain to it.
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
-    }
-
-
-def _usage_of_completion(completion: ChatCompletion) -> Usage:
-    usage = completion.usage
-    if usage is None:
-        return Usage(calls=1)
-    return Usage(
-        calls=1, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-    )
-
-
-def _completion_text(completion: ChatCompletion) -> str:
-    return (completion.choices[0].message.content or "") if completion.choices else ""
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "answer"
-    return f"{where}: {err['msg']}"
 
 
 @dataclass(frozen=True)
@@ -106,36 +84,12 @@ class UserSimulator:
             can_end=can_end,
             feedback=feedback,
         )
-        messages: list[BaseMessage] = [HumanMessage(text)]
-        bound = self.model.bind(response_format=_response_format(UserReply))
-        usage = Usage()
-        problem = ""
-        for _ in range(self.max_reasks + 1):
-            try:
-                answer = await bound.ainvoke(messages)
-            except openai.LengthFinishReasonError as exc:
-                # The JSON was cut off at max_tokens: re-ask for a shorter answer.
-                usage += _usage_of_completion(exc.completion)
-                answer = AIMessage(_completion_text(exc.completion))
-                problem = "the answer was cut off at max_tokens; write a shorter message"
-            else:
-                usage += usage_of(answer)
-                try:
-                    return UserReply.model_validate_json(_text_of(answer)), usage
-                except ValidationError as exc:
-                    problem = _first_error(exc)
-            raw = _text_of(answer)
-            messages = [
-                *messages,
-                AIMessage(raw),
-                HumanMessage(
-                    f"That answer was not valid JSON for the schema ({problem}). "
-                    'Reply with only {"message": "...", "end_conversation": false}.'
-                ),
-            ]
-        attempts = self.max_reasks + 1
-        raise ModelOutputError(
-            f"user simulator gave malformed JSON {attempts} times: {problem}", usage
+        return await ask_structured(
+            self.model,
+            [HumanMessage(text)],
+            UserReply,
+            max_reasks=self.max_reasks,
+            who="user simulator",
         )
 
 
@@ -173,7 +127,7 @@ class Assistant:
             [SystemMessage(self.system_message(plan, feedback)), *history]
         )
         finish = answer.response_metadata.get("finish_reason")
-        return _text_of(answer).strip(), usage_of(answer), finish == "length"
+        return text_of(answer).strip(), usage_of(answer), finish == "length"
 
 
 def build_roles(
@@ -189,3 +143,8 @@ def build_roles(
         UserSimulator(user_model, load_prompt("user_simulator", prompt_dir), max_reasks),
         Assistant(assistant_model, load_prompt("assistant", prompt_dir), system_prompt),
     )
+
+
+# Deprecated private aliases, kept while other modules move to agents.structured.
+_response_format = response_format
+_text_of = text_of

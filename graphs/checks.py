@@ -29,7 +29,10 @@ _ASSISTANT_VOICE = re.compile(
 _SPEAKER_TAG = re.compile(r"^\s*(user|person|human|patient)\s*:", re.IGNORECASE | re.MULTILINE)
 
 _PLACEHOLDER = re.compile(
-    r"^\s*<[^<>]{1,80}>\s*$|\[(?:your|insert|name of|topic|type of)\b[^\]]{0,40}\]", re.IGNORECASE
+    r"^\s*<[^<>]{1,80}>\s*$"
+    r"|\[(?:your |insert |the |patient'?s? )?(?:name|address|specialty|topic|type|date|age|"
+    r"location|condition|number|city|doctor|medication)\b[^\]]{0,40}\]",
+    re.IGNORECASE,
 )
 
 Check = Callable[[Turn, Sequence[Turn]], str | None]

@@ -108,6 +108,11 @@ def run(
             f"run stopped: {result.stopped_because}. Nothing is lost: re-run the same command "
             "to resume."
         )
+    if c.pending:
+        raise SynthloomError(
+            f"{c.pending} samples hit endpoint errors after retries (last: {result.last_error}); "
+            "they are pending, not lost: re-run the same command to generate them"
+        )
 
 
 @app.command()

@@ -58,6 +58,7 @@ class RunResult:
     wall_s: float = 0.0
     status: str = "completed"
     stopped_because: str | None = None
+    last_error: str | None = None
 
 
 @dataclass
@@ -163,7 +164,12 @@ class DatasetRun:
             async with open_checkpointer(self.spec, self.run_dir) as saver:
                 graph = build_dialogue_graph().compile(checkpointer=saver, name="dialogue")
                 await self._drive(graph, saver, todo, live)
-            status = "stopped" if live.stop_reason else "completed"
+            if live.stop_reason:
+                status = "stopped"
+            elif live.counts.pending:
+                status = "incomplete"
+            else:
+                status = "completed"
         finally:
             self.run_dir.close()
             self._write_manifest(live, status)
@@ -175,6 +181,7 @@ class DatasetRun:
             wall_s=time.monotonic() - live.started,
             status=status,
             stopped_because=live.stop_reason,
+            last_error=live.last_error,
         )
 
     def _write_manifest(self, live: _Live, status: str) -> None:
@@ -186,6 +193,7 @@ class DatasetRun:
                 "task": self.spec.task,
                 "models": self.model_names,
                 "stopped_because": live.stop_reason,
+                "last_error": live.last_error,
             },
         )
 
