@@ -82,6 +82,7 @@ class UserSimulator:
             conditions=plan.conditions,
             transcript=[dict(t) for t in turns],
             can_end=can_end,
+            avoid=list(plan.avoid),
             feedback=feedback,
         )
         return await ask_structured(

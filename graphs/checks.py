@@ -58,12 +58,29 @@ def check_role_flip(candidate: Turn, history: Sequence[Turn]) -> str | None:
     return None
 
 
+FUZZY_MIN_CHARS = 30
+
+
+def _similar(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    # Short texts that differ at all ("factor 1" / "factor 2") are different statements.
+    if min(len(a), len(b)) < FUZZY_MIN_CHARS:
+        return False
+    return SequenceMatcher(None, a, b).ratio() >= REPEAT_SIMILARITY
+
+
+def is_repeat(text: str, earlier: Sequence[str]) -> bool:
+    """Whether `text` (nearly) restates any of `earlier` (CoT steps, turns)."""
+    norm = _normalize(text)
+    return any(_similar(norm, _normalize(other)) for other in earlier)
+
+
 def check_repeat(candidate: Turn, history: Sequence[Turn]) -> str | None:
     """A turn (nearly) identical to an earlier turn of the dialogue."""
     text = _normalize(candidate["content"])
     for earlier in history:
-        other = _normalize(earlier["content"])
-        if text == other or SequenceMatcher(None, text, other).ratio() >= REPEAT_SIMILARITY:
+        if _similar(text, _normalize(earlier["content"])):
             role, other_role = candidate["role"], earlier["role"]
             return f"repeated turn: the {role} turn repeats an earlier {other_role} turn"
     return None

@@ -65,7 +65,10 @@ def parse_template(name: str, text: str) -> PromptTemplate:
     match = _FRONT_MATTER.match(text)
     if match is None:
         raise PromptError(f"prompt {name!r}: missing the '{{# variables: ... #}}' front matter")
-    header = yaml.safe_load(match.group("yaml")) or {}
+    try:
+        header = yaml.safe_load(match.group("yaml")) or {}
+    except yaml.YAMLError as exc:
+        raise PromptError(f"prompt {name!r}: invalid front matter YAML: {exc}") from None
     variables = header.get("variables") or {}
     if not isinstance(variables, dict):
         raise PromptError(f"prompt {name!r}: 'variables' must map names to sample values")

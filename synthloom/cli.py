@@ -78,6 +78,7 @@ def run(
     from agents.endpoints import open_models
     from synthloom.runner import DatasetRun
     from synthloom.spec import load_spec
+    from synthloom.tasks import roles_for
 
     spec = load_spec(spec_path)
     overrides = {
@@ -88,7 +89,7 @@ def run(
     if overrides:
         spec = spec.model_validate({**spec.model_dump(), **overrides})
     log_dir = Path(tempfile.gettempdir())
-    with open_models(spec, ("user_simulator", "assistant"), log_dir=log_dir) as models:
+    with open_models(spec, roles_for(spec), log_dir=log_dir) as models:
         job = DatasetRun(
             spec,
             models,
@@ -116,15 +117,60 @@ def run(
 
 
 @app.command()
+def refine(
+    spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML) of a finished run.")],
+    rounds: Annotated[int | None, typer.Option(help="Override `refine.rounds`.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Run refinement rounds aimed at the run's weakest cells (resumable like `run`)."""
+    from agents.endpoints import open_models
+    from synthloom.refine import plan_round
+    from synthloom.rundir import RunDir
+    from synthloom.runner import DatasetRun
+    from synthloom.spec import load_spec
+    from synthloom.tasks import roles_for
+
+    spec = load_spec(spec_path)
+    total = spec.refine.rounds if rounds is None else rounds
+    run_dir = RunDir(spec.output)
+    if run_dir.read_manifest() is None:
+        raise SynthloomError(f"{spec.output}: no run here yet; `synthloom run {spec_path}` first")
+    with open_models(spec, roles_for(spec), log_dir=Path(tempfile.gettempdir())) as models:
+        for number in range(1, total + 1):
+            saved = run_dir.path / RunDir.PLANS / f"round-{number:02d}.jsonl"
+            if not saved.exists():
+                plans = plan_round(spec, run_dir, number)
+                if not plans:
+                    err.print(f"round {number}: every cell meets its target; stopping")
+                    break
+                run_dir.save_plans(number, plans)
+            job = DatasetRun(spec, models, console=err, show_progress=progress and err.is_terminal)
+            result = asyncio.run(job.run())
+            c = result.counts
+            err.print(
+                f"round {number}: {result.new_samples} new samples; totals {c.accepted} accepted, "
+                f"{c.rejected} rejected, {c.failed} failed, {c.pending} pending of {c.requested}"
+            )
+            if result.stopped_because or c.pending:
+                raise SynthloomError(
+                    f"round {number} did not finish ({result.stopped_because or result.last_error})"
+                    "; re-run the same command to resume it"
+                )
+
+
+@app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder (holds samples.jsonl).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="sharegpt | hf | openai")] = "sharegpt",
     to: Annotated[Path | None, typer.Option(help="Destination file or folder.")] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="CoT samples: re-render reasoning as `think` or `steps`.")
+    ] = None,
 ) -> None:
     """Export accepted samples as ShareGPT JSONL, OpenAI JSONL or a Hugging Face dataset."""
     from synthloom.export import export_run
 
-    dest, count = export_run(run_dir, fmt, to)
+    dest, count = export_run(run_dir, fmt, to, layout=layout)
     err.print(f"exported {count} samples as {fmt} → {dest}")
 
 

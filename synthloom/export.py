@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from synthloom.errors import SynthloomError
+from synthloom.layouts import LAYOUTS, render_cot
 from synthloom.rundir import load_samples
 
 FORMATS = ("openai", "sharegpt", "hf")
@@ -40,11 +41,33 @@ def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def export_run(run_dir: Path, fmt: str, dest: Path | None = None) -> tuple[Path, int]:
+def relayout(record: dict[str, Any], layout: str) -> dict[str, Any]:
+    """A CoT record with its assistant turn re-rendered in another layout."""
+    cot = record.get("metadata", {}).get("cot")
+    if not cot:
+        return record
+    content = render_cot(cot["steps"], cot["answer"], layout)  # type: ignore[arg-type]
+    messages = [
+        {**m, "content": content} if m["role"] == "assistant" else m for m in record["messages"]
+    ]
+    return {
+        **record,
+        "messages": messages,
+        "metadata": {**record["metadata"], "cot": {**cot, "layout": layout}},
+    }
+
+
+def export_run(
+    run_dir: Path, fmt: str, dest: Path | None = None, *, layout: str | None = None
+) -> tuple[Path, int]:
     """Write the run's accepted samples in `fmt`; returns the destination and the count."""
     if fmt not in FORMATS:
         raise SynthloomError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    records = load_samples(run_dir)
+    if layout is not None and layout not in LAYOUTS:
+        raise SynthloomError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    records: Iterable[dict[str, Any]] = load_samples(run_dir)
+    if layout is not None:
+        records = (relayout(r, layout) for r in records)
     if fmt == "openai":
         target = dest or run_dir / "export" / "openai.jsonl"
         return target, _write_jsonl(target, records)

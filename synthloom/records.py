@@ -82,6 +82,13 @@ class Plan(BaseModel):
     topic: str
     conditions: dict[str, str] = Field(default_factory=dict)
     rounds: int = Field(ge=1, description="Assistant turns the dialogue aims for.")
+    round: int = Field(default=0, ge=0, description="0: the base run; r: refinement round r.")
+    avoid: tuple[str, ...] = Field(
+        default=(), description="Already-covered examples to steer away from (refinement)."
+    )
+    parent_id: str | None = Field(default=None, description="The sample this one deepens.")
+    parent_question: str | None = None
+    operation: str | None = Field(default=None, description="How to deepen the parent.")
 
 
 class SampleRecord(BaseModel):

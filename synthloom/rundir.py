@@ -18,7 +18,7 @@ from typing import Any
 
 from synthloom import __version__
 from synthloom.errors import RunDirError
-from synthloom.records import RejectRecord, SampleRecord, Usage
+from synthloom.records import Plan, RejectRecord, SampleRecord, Usage
 from synthloom.store import JsonlAppender, iter_records, rewrite_jsonl, write_json_atomic
 
 
@@ -131,6 +131,27 @@ class RunDir:
                 reason = reason_key(str(record.get("reason", "")))
                 counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
         return counts, done
+
+    PLANS = "plans"
+
+    def saved_plans(self) -> list[Plan]:
+        """Plans of refinement rounds written by `save_plans`, in round order."""
+        folder = self.path / self.PLANS
+        if not folder.is_dir():
+            return []
+        return [
+            Plan.model_validate(record)
+            for path in sorted(folder.glob("round-*.jsonl"))
+            for record in iter_records(path)
+        ]
+
+    def save_plans(self, round_number: int, plans: Iterable[Plan]) -> Path:
+        """Persist a round's plans before generating them, so a resume sees the same ones."""
+        folder = self.path / self.PLANS
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"round-{round_number:02d}.jsonl"
+        rewrite_jsonl(path, (p.model_dump(mode="json") for p in plans))
+        return path
 
     def drop_failed(self) -> int:
         """Remove `failed` rejects so a `--retry-failed` run attempts them again."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +35,11 @@ from rich.progress import (
 from rich.text import Text
 
 from agents.llm import classify_error, describe_error, model_name
-from agents.roles import build_roles
-from graphs.dialogue import DialogueContext, build_dialogue_graph
-from synthloom import __version__
 from synthloom.planning import make_plans
-from synthloom.records import Plan, RejectRecord, SampleRecord, Turn, Usage
-from synthloom.rundir import Counts, RunDir, now_iso, reason_key
+from synthloom.records import Plan, RejectRecord, Turn, Usage
+from synthloom.rundir import Counts, RunDir, reason_key
 from synthloom.spec import RunSpec
+from synthloom.tasks import make_task
 
 # Stop the run (leaving samples pending) after this many endpoint errors in a row.
 MAX_CONSECUTIVE_TRANSIENT = 8
@@ -84,37 +82,6 @@ async def open_checkpointer(
         yield saver
 
 
-def build_record(
-    spec: RunSpec, plan: Plan, final: dict[str, Any], system_prompt: str, models: dict[str, str]
-) -> SampleRecord:
-    """An accepted dialogue as an OpenAI chat record with everything needed to trace it."""
-    turns: list[Turn] = list(final.get("turns", []))
-    messages: list[Turn] = []
-    if spec.dialogue.include_system_prompt:
-        messages.append({"role": "system", "content": system_prompt})
-    messages.extend(turns)
-    return SampleRecord(
-        messages=messages,
-        metadata={
-            "id": plan.id,
-            "index": plan.index,
-            "task": spec.task,
-            "topic": plan.topic,
-            "conditions": plan.conditions,
-            "rounds": sum(1 for t in turns if t["role"] == "assistant"),
-            "target_rounds": plan.rounds,
-            "ended_by": final.get("ended_by"),
-            "regenerations": final.get("regenerations", 0),
-            "trimmed_turns": final.get("trimmed", 0),
-            "models": models,
-            "usage": Usage.of(final.get("usage")).as_dict(),
-            "spec_fingerprint": spec.plan_fingerprint(),
-            "synthloom_version": __version__,
-            "created_at": now_iso(),
-        },
-    )
-
-
 class DatasetRun:
     """One execution of a spec against already-built chat models."""
 
@@ -126,33 +93,25 @@ class DatasetRun:
         console: Console | None = None,
         show_progress: bool = True,
         retry_failed: bool = False,
+        extra_plans: Sequence[Plan] = (),
     ) -> None:
         self.spec = spec
         self.models = models
         self.console = console or Console(stderr=True)
         self.show_progress = show_progress
         self.retry_failed = retry_failed
+        self.extra_plans = list(extra_plans)
         self.run_dir = RunDir(spec.output)
         self.fingerprint = spec.plan_fingerprint()
-        user, assistant = build_roles(
-            models["user_simulator"],
-            models["assistant"],
-            system_prompt=spec.dialogue.assistant_system_prompt,
-            max_reasks=spec.dialogue.max_reasks,
-        )
-        self.context = DialogueContext(
-            user=user,
-            assistant=assistant,
-            min_rounds=spec.dialogue.rounds.min,
-            max_regenerations=spec.dialogue.max_regenerations,
-            trim_truncated=spec.dialogue.on_truncated == "trim",
-        )
+        self.task = make_task(spec, models)
         self.model_names = {role: model_name(m) for role, m in models.items()}
 
     async def run(self) -> RunResult:
         """Generate every pending sample; safe to call again after any interruption."""
-        plans = list(make_plans(self.spec))
         self.run_dir.claim(self.fingerprint, self.spec.model_dump(mode="json"))
+        # Plans of refinement rounds are persisted; they count like the base plans.
+        plans = [*make_plans(self.spec), *self.run_dir.saved_plans(), *self.extra_plans]
+        plans = list({p.id: p for p in plans}.values())
         if self.retry_failed:
             self.run_dir.drop_failed()
         counts, done = self.run_dir.tally({p.id for p in plans})
@@ -162,7 +121,7 @@ class DatasetRun:
         status = "interrupted"
         try:
             async with open_checkpointer(self.spec, self.run_dir) as saver:
-                graph = build_dialogue_graph().compile(checkpointer=saver, name="dialogue")
+                graph = self.task.build_graph().compile(checkpointer=saver, name=self.spec.task)
                 await self._drive(graph, saver, todo, live)
             if live.stop_reason:
                 status = "stopped"
@@ -231,7 +190,7 @@ class DatasetRun:
             final: dict[str, Any] = await graph.ainvoke(
                 None if resume else {"plan": plan.model_dump()},
                 config,
-                context=self.context,
+                context=self.task.context,
                 durability="async",
             )
         except Exception as exc:  # noqa: BLE001 - every error is classified and recorded
@@ -239,19 +198,13 @@ class DatasetRun:
             return
         live.consecutive_transient = 0
         if final.get("outcome") == "completed":
-            record = build_record(
-                self.spec,
-                plan,
-                final,
-                self.context.assistant.system_message(plan),
-                self.model_names,
-            )
-            self.run_dir.write_sample(record)
+            self.run_dir.write_sample(self.task.record(plan, final))
             live.counts.accepted += 1
             live.new_samples += 1
         else:
             reason = str(final.get("reason") or "dialogue ended without an outcome")
-            self._reject(plan, "rejected", reason, final.get("turns", []), final.get("usage"), live)
+            partial = self.task.partial_messages(final)
+            self._reject(plan, "rejected", reason, partial, final.get("usage"), live)
         live.counts.usage += Usage.of(final.get("usage"))
         if saver is not None:
             await saver.adelete_thread(plan.id)
@@ -314,15 +267,16 @@ class DatasetRun:
         }
 
     def _progress(self, live: _Live) -> _ProgressScope:
-        return _ProgressScope(self.console, live, enabled=self.show_progress)
+        label = "dialogues" if self.spec.task == "dialogue" else "cot samples"
+        return _ProgressScope(self.console, live, enabled=self.show_progress, label=label)
 
 
 class _ProgressScope:
     """A rich progress bar: done, rejected, failed, tokens, rate and ETA."""
 
-    def __init__(self, console: Console, live: _Live, *, enabled: bool) -> None:
+    def __init__(self, console: Console, live: _Live, *, enabled: bool, label: str) -> None:
         self.progress = Progress(
-            TextColumn("[bold]dialogues"),
+            TextColumn(f"[bold]{label}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn(

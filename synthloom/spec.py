@@ -174,15 +174,80 @@ class DialogueSpec(_Strict):
     )
 
 
+DEFAULT_COT_SYSTEM_PROMPT = (
+    "You are a careful expert. Think step by step, then give a clear final answer."
+)
+
+
+class CotSpec(_Strict):
+    """Settings of chain-of-thought samples: question → steps → answer → check."""
+
+    min_steps: int = Field(default=2, ge=1, le=50)
+    max_steps: int = Field(default=6, ge=1, le=50, description="Step budget of the reasoner.")
+    layout: Literal["think", "steps"] = Field(
+        default="think",
+        description="How reasoning appears in the training record: `<think>` tags or "
+        "'Step 1: …' lines before the answer.",
+    )
+    system_prompt: str = Field(default=DEFAULT_COT_SYSTEM_PROMPT, min_length=1)
+    include_system_prompt: bool = False
+    verify: bool = Field(default=True, description="An independent verifier checks the answer.")
+    max_step_retries: int = Field(
+        default=2, ge=0, le=10, description="Regenerations of a step that repeats an earlier one."
+    )
+    max_reasks: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CotSpec:
+        if self.max_steps < self.min_steps:
+            raise ValueError(
+                f"max_steps ({self.max_steps}) must be >= min_steps ({self.min_steps})"
+            )
+        return self
+
+
+class RefineSpec(_Strict):
+    """Dataset-level refinement: further rounds aimed at the weakest cells."""
+
+    rounds: int = Field(default=0, ge=0, le=20, description="Refinement rounds after the base run.")
+    samples_per_round: int = Field(default=0, ge=0, description="0 means a quarter of `samples`.")
+    target_per_cell: int = Field(
+        default=0, ge=0, description="Stop once every cell has this many accepted samples (0: off)."
+    )
+    avoid_examples: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Already-covered examples shown to push away from repeats.",
+    )
+
+
+class EvolveSpec(_Strict):
+    """Evol-style deepening: harder variants of accepted questions (cot)."""
+
+    share: float = Field(default=0.0, ge=0.0, le=1.0, description="Variants per accepted sample.")
+    operations: list[str] = Field(
+        default_factory=lambda: [
+            "add one realistic constraint",
+            "require one more reasoning step",
+            "make it concrete with specific numbers or details",
+        ],
+        min_length=1,
+    )
+
+
 class RunSpec(_Strict):
     """Everything one run needs; its hash fingerprints the run folder."""
 
-    task: Literal["dialogue"] = "dialogue"
+    task: Literal["dialogue", "cot"] = "dialogue"
     samples: int = Field(ge=1, le=10_000_000)
     seed: int = 0
     topics: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     conditions: dict[str, ConditionValues] = Field(default_factory=dict)
     dialogue: DialogueSpec = DialogueSpec()
+    cot: CotSpec = CotSpec()
+    refine: RefineSpec = RefineSpec()
+    evolve: EvolveSpec = EvolveSpec()
     models: ModelsSpec = ModelsSpec()
     output: Path = Path("runs/synthloom")
     concurrency: int = Field(default=8, ge=1, le=4096)
@@ -211,6 +276,7 @@ class RunSpec(_Strict):
             "topics": True,
             "conditions": True,
             "dialogue": {"rounds", "assistant_system_prompt"},
+            "cot": {"system_prompt"},
         }
         payload = self.model_dump(mode="json", include=keys)
         blob = json.dumps(payload, sort_keys=True).encode()

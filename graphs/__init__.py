@@ -1,0 +1,1 @@
+"""LangGraph state machines: one file per graph with its typed state."""

@@ -1,0 +1,242 @@
+"""The chain-of-thought graph: question → steps (one per iteration) → answer → check.
+
+    START → write_question → reason_step → check_step ─┬→ reason_step (next / retry)
+                                                       └→ state_answer → verify ─┬→ finish
+                                                                                 └→ retry_reasoning
+    retry_reasoning → reason_step (at most once)
+
+A step that repeats an earlier one is regenerated with feedback under a budget;
+a reasoner that never declares itself ready hits the step budget; a verifier
+disagreement retries the reasoning once. Each ends with a recorded reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from langgraph.graph import START, StateGraph
+from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
+
+from agents.reasoning import QuestionWriter, Reasoner, Verifier
+from agents.structured import ModelOutputError
+from graphs.checks import is_repeat
+from synthloom.records import Plan, UsageDict, add_usage
+
+Outcome = Literal["running", "completed", "rejected"]
+MAX_REASONING_RETRIES = 1
+
+
+class CotInput(TypedDict):
+    """What a caller provides: the sample's plan (as `Plan.model_dump()`)."""
+
+    plan: dict[str, Any]
+
+
+class CotState(TypedDict, total=False):
+    """A CoT sample as it is built; `steps` is replaced whole, never mutated."""
+
+    plan: dict[str, Any]
+    question: str
+    steps: list[str]
+    candidate: str | None
+    ready: bool
+    step_attempts: int
+    feedback: str | None
+    answer: str | None
+    check: dict[str, Any] | None
+    reasoning_retries: int
+    usage: Annotated[UsageDict, add_usage]
+    outcome: Outcome
+    reason: str | None
+
+
+class CotOutput(TypedDict, total=False):
+    """What a finished run of the graph reports."""
+
+    plan: dict[str, Any]
+    question: str
+    steps: list[str]
+    answer: str | None
+    check: dict[str, Any] | None
+    reasoning_retries: int
+    usage: UsageDict
+    outcome: Outcome
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class CotContext:
+    """Run-scoped dependencies: the three roles and the budgets."""
+
+    writer: QuestionWriter
+    reasoner: Reasoner
+    verifier: Verifier | None
+    min_steps: int = 1
+    max_steps: int = 6
+    max_step_retries: int = 2
+
+
+def _rejected(exc: ModelOutputError) -> dict[str, Any]:
+    return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
+
+
+async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
+    """Write the question for the plan's concept and conditions."""
+    try:
+        question, usage = await runtime.context.writer.write(
+            Plan.model_validate(state["plan"]), feedback=None
+        )
+    except ModelOutputError as exc:
+        return _rejected(exc)
+    return {"question": question.question.strip(), "steps": [], "usage": usage.as_dict()}
+
+
+async def reason_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
+    """Ask for the next step, given every step so far."""
+    try:
+        step, usage = await runtime.context.reasoner.next_step(
+            state["question"], state.get("steps", []), feedback=state.get("feedback")
+        )
+    except ModelOutputError as exc:
+        return _rejected(exc)
+    return {"candidate": step.step.strip(), "ready": step.ready_to_answer, "usage": usage.as_dict()}
+
+
+def check_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
+    """Accept a new step, send a repeated one back, or end a reasoner that loops."""
+    ctx = runtime.context
+    steps = state.get("steps", [])
+    candidate = state.get("candidate") or ""
+    problem = "empty step" if not candidate else None
+    if problem is None and is_repeat(candidate, steps):
+        problem = "repeated step: it restates an earlier step"
+    if problem is not None:
+        attempts = state.get("step_attempts", 0) + 1
+        if attempts > ctx.max_step_retries:
+            reason = f"{problem} (still failing after {attempts} tries)"
+            return {"candidate": None, "outcome": "rejected", "reason": reason}
+        return {"candidate": None, "step_attempts": attempts, "feedback": problem}
+    new_steps = [*steps, candidate]
+    ready = bool(state.get("ready")) and len(new_steps) >= ctx.min_steps
+    if not ready and len(new_steps) >= ctx.max_steps:
+        return {
+            "steps": new_steps,
+            "candidate": None,
+            "outcome": "rejected",
+            "reason": f"step budget exhausted: no answer after {ctx.max_steps} steps",
+        }
+    return {
+        "steps": new_steps,
+        "candidate": None,
+        "ready": ready,
+        "step_attempts": 0,
+        "feedback": None,
+    }
+
+
+async def state_answer(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
+    """State the final answer the steps lead to."""
+    try:
+        answer, usage = await runtime.context.reasoner.answer(state["question"], state["steps"])
+    except ModelOutputError as exc:
+        return _rejected(exc)
+    return {"answer": answer.answer.strip(), "usage": usage.as_dict()}
+
+
+async def verify(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
+    """Have the independent verifier check the answer; a second disagreement rejects."""
+    verifier = runtime.context.verifier
+    if verifier is None:
+        return {"check": None}
+    try:
+        verdict, usage = await verifier.check(
+            state["question"], state["steps"], state.get("answer") or ""
+        )
+    except ModelOutputError as exc:
+        return _rejected(exc)
+    update: dict[str, Any] = {"check": verdict.model_dump(), "usage": usage.as_dict()}
+    if verdict.verdict == "disagree" and state.get("reasoning_retries", 0) >= MAX_REASONING_RETRIES:
+        update |= {
+            "outcome": "rejected",
+            "reason": f"verifier disagreed after a retry: {verdict.explanation}".rstrip(": "),
+        }
+    return update
+
+
+def retry_reasoning(state: CotState) -> dict[str, Any]:
+    """Start the reasoning over once, with the verifier's objection as feedback."""
+    check = state.get("check") or {}
+    return {
+        "steps": [],
+        "answer": None,
+        "ready": False,
+        "step_attempts": 0,
+        "reasoning_retries": state.get("reasoning_retries", 0) + 1,
+        "feedback": f"a verifier disagreed with the earlier answer: {check.get('explanation', '')}",
+    }
+
+
+def finish(state: CotState) -> dict[str, Any]:
+    """Close an accepted sample."""
+    return {"outcome": "completed"}
+
+
+def route_after_question(state: CotState) -> Literal["reason_step", "__end__"]:
+    """Stop if the question could not be written."""
+    return "__end__" if state.get("outcome") == "rejected" else "reason_step"
+
+
+def route_after_reason(state: CotState) -> Literal["check_step", "__end__"]:
+    """Stop if the step could not be parsed."""
+    return "__end__" if state.get("outcome") == "rejected" else "check_step"
+
+
+def route_after_check(state: CotState) -> Literal["reason_step", "state_answer", "__end__"]:
+    """Another step, the answer, or the end of a rejected sample."""
+    if state.get("outcome") == "rejected":
+        return "__end__"
+    return "state_answer" if state.get("ready") else "reason_step"
+
+
+def route_after_answer(state: CotState) -> Literal["verify", "__end__"]:
+    """Verify the answer unless it could not be stated."""
+    return "__end__" if state.get("outcome") == "rejected" else "verify"
+
+
+def route_after_verify(state: CotState) -> Literal["finish", "retry_reasoning", "__end__"]:
+    """Accept an agreed answer, retry a disputed one once, else end rejected."""
+    if state.get("outcome") == "rejected":
+        return "__end__"
+    check = state.get("check")
+    if check is not None and check.get("verdict") == "disagree":
+        return "retry_reasoning"
+    return "finish"
+
+
+def build_cot_graph() -> StateGraph[CotState, CotContext, CotInput, Any]:
+    """The uncompiled graph; callers compile it with their own checkpointer."""
+    builder = StateGraph(
+        CotState, context_schema=CotContext, input_schema=CotInput, output_schema=CotOutput
+    )
+    builder.add_node("write_question", write_question)
+    builder.add_node("reason_step", reason_step)
+    builder.add_node("check_step", check_step)
+    builder.add_node("state_answer", state_answer)
+    builder.add_node("verify", verify)
+    builder.add_node("retry_reasoning", retry_reasoning)
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "write_question")
+    builder.add_conditional_edges("write_question", route_after_question)
+    builder.add_conditional_edges("reason_step", route_after_reason)
+    builder.add_conditional_edges("check_step", route_after_check)
+    builder.add_conditional_edges("state_answer", route_after_answer)
+    builder.add_conditional_edges("verify", route_after_verify)
+    builder.add_edge("retry_reasoning", "reason_step")
+    builder.add_edge("finish", "__end__")
+    return builder
+
+
+# For `langgraph dev` / LangGraph Studio (see langgraph.json); runs compile their own.
+graph = build_cot_graph().compile(name="cot")

@@ -1,0 +1,183 @@
+"""Dataset-level refinement: aim further rounds at the weakest cells of a run.
+
+After a round, every (topic × condition values) cell gets a weakness score —
+how far it falls short of an even share of accepted samples, plus how alike its
+accepted samples are — and the next round's samples are dealt in proportion,
+each carrying a few "already covered" examples that push the model away from
+repeats. Evol-style deepening (cot) adds harder variants of accepted questions.
+A round's plans are saved before it runs, so an interrupted round resumes the
+very same plans.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+from synthloom.planning import make_plans, sample_id
+from synthloom.records import Plan
+from synthloom.rundir import RunDir
+from synthloom.spec import RunSpec
+from synthloom.store import iter_records
+
+CellKey = tuple[str, tuple[tuple[str, str], ...]]
+SIMILARITY_WEIGHT = 0.5
+
+
+def cell_of(topic: str, conditions: dict[str, str]) -> CellKey:
+    """The cell a sample belongs to: its topic and its condition values."""
+    return (topic, tuple(sorted(conditions.items())))
+
+
+@dataclass
+class CellStats:
+    """What a run produced in one cell."""
+
+    key: CellKey
+    accepted: int = 0
+    rejected: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def similarity(self) -> float:
+        """Mean pairwise word-set Jaccard of the accepted samples' openings (0: all differ)."""
+        sets = [set(re.findall(r"\w+", e.lower())) for e in self.examples[:20]]
+        pairs = [(a, b) for a, b in combinations(sets, 2) if a or b]
+        if not pairs:
+            return 0.0
+        return sum(len(a & b) / len(a | b) for a, b in pairs) / len(pairs)
+
+
+def opening_text(record: dict[str, Any]) -> str:
+    """What a sample is 'about' in its own words: the question or first user turn."""
+    cot = record.get("metadata", {}).get("cot")
+    if cot and cot.get("question"):
+        return str(cot["question"])
+    return next((m["content"] for m in record.get("messages", []) if m["role"] == "user"), "")
+
+
+def collect_cells(plans: Iterable[Plan], run_dir: RunDir) -> dict[CellKey, CellStats]:
+    """Per-cell accepted/rejected counts and examples over every planned cell."""
+    cells: dict[CellKey, CellStats] = {}
+    by_id: dict[str, CellKey] = {}
+    for plan in plans:
+        key = cell_of(plan.topic, plan.conditions)
+        cells.setdefault(key, CellStats(key))
+        by_id[plan.id] = key
+    for record in iter_records(run_dir.samples_path):
+        hit = by_id.get(str(record.get("metadata", {}).get("id")))
+        if hit is not None:
+            cells[hit].accepted += 1
+            cells[hit].examples.append(opening_text(record))
+    for record in iter_records(run_dir.rejects_path):
+        hit = by_id.get(str(record.get("id")))
+        if hit is not None:
+            cells[hit].rejected += 1
+    return cells
+
+
+def weakness(cells: dict[CellKey, CellStats], target_per_cell: int = 0) -> dict[CellKey, float]:
+    """Shortfall against an even share (or the target), plus look-alike samples."""
+    if not cells:
+        return {}
+    mean = sum(c.accepted for c in cells.values()) / len(cells)
+    target = max(mean, float(target_per_cell))
+    return {
+        key: max(0.0, target - c.accepted) + SIMILARITY_WEIGHT * c.similarity * c.accepted / 2
+        for key, c in cells.items()
+    }
+
+
+def _stable(key: CellKey, seed: int) -> str:
+    return hashlib.sha256(f"{seed}:{key!r}".encode()).hexdigest()
+
+
+def allocate(scores: dict[CellKey, float], n: int, seed: int) -> list[CellKey]:
+    """Deal `n` samples over cells in proportion to weakness (largest remainder)."""
+    positive = {k: s for k, s in scores.items() if s > 0}
+    total = sum(positive.values())
+    if n <= 0 or total <= 0:
+        return []
+    quotas = {k: n * s / total for k, s in positive.items()}
+    counts = {k: math.floor(q) for k, q in quotas.items()}
+    leftover = n - sum(counts.values())
+    order = sorted(positive, key=lambda k: (-(quotas[k] - counts[k]), _stable(k, seed)))
+    for key in order[:leftover]:
+        counts[key] += 1
+    return [k for k in sorted(counts, key=lambda k: _stable(k, seed)) for _ in range(counts[k])]
+
+
+def plan_round(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
+    """The plans of refinement round `round_number` (empty when no cell is weak)."""
+    base = [*make_plans(spec), *run_dir.saved_plans()]
+    cells = collect_cells(base, run_dir)
+    refine = spec.refine
+    if refine.target_per_cell and all(c.accepted >= refine.target_per_cell for c in cells.values()):
+        return []
+    n = refine.samples_per_round or max(1, spec.samples // 4)
+    keys = allocate(weakness(cells, refine.target_per_cell), n, spec.seed + round_number)
+    fingerprint = spec.plan_fingerprint()
+    rng = random.Random(f"{spec.seed}:refine:{round_number}")
+    plans = []
+    for slot, key in enumerate(keys):
+        topic, conditions = key[0], dict(key[1])
+        rounds = rng.randint(spec.dialogue.rounds.min, spec.dialogue.rounds.max)
+        avoid = tuple(e[:300] for e in cells[key].examples[: refine.avoid_examples])
+        body: dict[str, object] = {
+            "round": round_number,
+            "slot": slot,
+            "topic": topic,
+            "conditions": conditions,
+            "rounds": rounds,
+        }
+        plans.append(
+            Plan(
+                id=sample_id(fingerprint, body),
+                index=slot,
+                topic=topic,
+                conditions=conditions,
+                rounds=rounds,
+                round=round_number,
+                avoid=avoid,
+            )
+        )
+    return plans + evolve_plans(spec, run_dir, round_number)
+
+
+def evolve_plans(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
+    """Harder variants of accepted cot questions, each recorded with its parent's id."""
+    evolve = spec.evolve
+    if spec.task != "cot" or evolve.share <= 0:
+        return []
+    parents = [
+        r
+        for r in iter_records(run_dir.samples_path)
+        if r["metadata"].get("cot") and r["metadata"].get("round", 0) == round_number - 1
+    ]
+    count = math.floor(len(parents) * evolve.share + 1e-9)
+    fingerprint = spec.plan_fingerprint()
+    plans = []
+    for slot, parent in enumerate(sorted(parents, key=lambda r: r["metadata"]["id"])[:count]):
+        meta = parent["metadata"]
+        operation = evolve.operations[slot % len(evolve.operations)]
+        body: dict[str, object] = {"round": round_number, "evolve": meta["id"], "op": operation}
+        plans.append(
+            Plan(
+                id=sample_id(fingerprint, body),
+                index=slot,
+                topic=meta["topic"],
+                conditions=meta["conditions"],
+                rounds=1,
+                round=round_number,
+                parent_id=meta["id"],
+                parent_question=meta["cot"]["question"],
+                operation=operation,
+            )
+        )
+    return plans

@@ -1,0 +1,192 @@
+"""Task adapters: what the runner needs to know about each kind of sample.
+
+A task names its roles, builds its graph and runtime context, and turns a
+finished graph state into an output record. The runner stays task-agnostic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import StateGraph
+
+from agents.llm import model_name
+from agents.reasoning import build_cot_roles
+from agents.roles import build_roles
+from graphs.cot import CotContext, build_cot_graph
+from graphs.dialogue import DialogueContext, build_dialogue_graph
+from synthloom import __version__
+from synthloom.layouts import render_cot
+from synthloom.records import Plan, SampleRecord, Turn, Usage
+from synthloom.rundir import now_iso
+from synthloom.spec import RunSpec
+
+TASK_ROLES: dict[str, tuple[str, ...]] = {
+    "dialogue": ("user_simulator", "assistant"),
+    "cot": ("user_simulator", "assistant", "judge"),
+}
+
+
+def roles_for(spec: RunSpec) -> tuple[str, ...]:
+    """The model roles a spec's task calls (no judge for unverified CoT)."""
+    if spec.task == "cot" and not spec.cot.verify:
+        return ("user_simulator", "assistant")
+    return TASK_ROLES[spec.task]
+
+
+class Task(Protocol):
+    """The per-task pieces the runner drives."""
+
+    context: Any
+
+    def build_graph(self) -> StateGraph[Any, Any, Any, Any]:
+        """The task's uncompiled LangGraph state machine."""
+        ...
+
+    def record(self, plan: Plan, final: dict[str, Any]) -> SampleRecord:
+        """An accepted sample as an output record."""
+        ...
+
+    def partial_messages(self, final: dict[str, Any]) -> list[Turn]:
+        """What a rejected sample got to, kept on its reject record."""
+        ...
+
+
+def _base_metadata(
+    spec: RunSpec, plan: Plan, final: dict[str, Any], models: dict[str, str]
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "id": plan.id,
+        "index": plan.index,
+        "task": spec.task,
+        "topic": plan.topic,
+        "conditions": plan.conditions,
+    }
+    if plan.round:
+        meta["round"] = plan.round
+    if plan.parent_id:
+        meta |= {"parent_id": plan.parent_id, "operation": plan.operation}
+    return meta | {
+        "models": models,
+        "usage": Usage.of(final.get("usage")).as_dict(),
+        "spec_fingerprint": spec.plan_fingerprint(),
+        "synthloom_version": __version__,
+        "created_at": now_iso(),
+    }
+
+
+class DialogueTask:
+    """Multi-turn dialogues: the user simulator and the assistant role-play."""
+
+    def __init__(self, spec: RunSpec, models: dict[str, BaseChatModel]) -> None:
+        self.spec = spec
+        user, assistant = build_roles(
+            models["user_simulator"],
+            models["assistant"],
+            system_prompt=spec.dialogue.assistant_system_prompt,
+            max_reasks=spec.dialogue.max_reasks,
+        )
+        self.context = DialogueContext(
+            user=user,
+            assistant=assistant,
+            min_rounds=spec.dialogue.rounds.min,
+            max_regenerations=spec.dialogue.max_regenerations,
+            trim_truncated=spec.dialogue.on_truncated == "trim",
+        )
+        self.models = {role: model_name(m) for role, m in models.items()}
+
+    def build_graph(self) -> StateGraph[Any, Any, Any, Any]:
+        """The dialogue graph."""
+        return build_dialogue_graph()
+
+    def record(self, plan: Plan, final: dict[str, Any]) -> SampleRecord:
+        """OpenAI chat messages: the system prompt (optional), then the turns."""
+        turns: list[Turn] = list(final.get("turns", []))
+        messages: list[Turn] = []
+        if self.spec.dialogue.include_system_prompt:
+            messages.append(
+                {"role": "system", "content": self.context.assistant.system_message(plan)}
+            )
+        messages.extend(turns)
+        meta = _base_metadata(self.spec, plan, final, self.models)
+        meta |= {
+            "rounds": sum(1 for t in turns if t["role"] == "assistant"),
+            "target_rounds": plan.rounds,
+            "ended_by": final.get("ended_by"),
+            "regenerations": final.get("regenerations", 0),
+            "trimmed_turns": final.get("trimmed", 0),
+        }
+        return SampleRecord(messages=messages, metadata=meta)
+
+    def partial_messages(self, final: dict[str, Any]) -> list[Turn]:
+        """The accepted turns before the rejection."""
+        return list(final.get("turns", []))
+
+
+class CotTask:
+    """Chain-of-thought samples: question, numbered steps, answer, independent check."""
+
+    def __init__(self, spec: RunSpec, models: dict[str, BaseChatModel]) -> None:
+        self.spec = spec
+        cot = spec.cot
+        writer, reasoner, verifier = build_cot_roles(
+            models["user_simulator"],
+            models["assistant"],
+            models.get("judge", models["assistant"]),
+            system_prompt=cot.system_prompt,
+            min_steps=cot.min_steps,
+            max_reasks=cot.max_reasks,
+        )
+        self.context = CotContext(
+            writer=writer,
+            reasoner=reasoner,
+            verifier=verifier if cot.verify else None,
+            min_steps=cot.min_steps,
+            max_steps=cot.max_steps,
+            max_step_retries=cot.max_step_retries,
+        )
+        self.models = {role: model_name(m) for role, m in models.items()}
+
+    def build_graph(self) -> StateGraph[Any, Any, Any, Any]:
+        """The chain-of-thought graph."""
+        return build_cot_graph()
+
+    def record(self, plan: Plan, final: dict[str, Any]) -> SampleRecord:
+        """Question as the user turn; reasoning and answer in the configured layout."""
+        steps: list[str] = list(final.get("steps", []))
+        answer = str(final.get("answer") or "")
+        messages: list[Turn] = []
+        if self.spec.cot.include_system_prompt:
+            messages.append({"role": "system", "content": self.spec.cot.system_prompt})
+        messages.append({"role": "user", "content": str(final.get("question", ""))})
+        messages.append(
+            {"role": "assistant", "content": render_cot(steps, answer, self.spec.cot.layout)}
+        )
+        meta = _base_metadata(self.spec, plan, final, self.models)
+        meta["cot"] = {
+            "question": final.get("question"),
+            "steps": steps,
+            "answer": answer,
+            "check": final.get("check"),
+            "layout": self.spec.cot.layout,
+            "reasoning_retries": final.get("reasoning_retries", 0),
+        }
+        return SampleRecord(messages=messages, metadata=meta)
+
+    def partial_messages(self, final: dict[str, Any]) -> list[Turn]:
+        """The question and the steps reached, for the reject record."""
+        out: list[Turn] = []
+        if final.get("question"):
+            out.append({"role": "user", "content": str(final["question"])})
+        steps = final.get("steps") or []
+        if steps:
+            out.append({"role": "assistant", "content": render_cot(steps, "", "steps")})
+        return out
+
+
+def make_task(spec: RunSpec, models: dict[str, BaseChatModel]) -> Task:
+    """The adapter for the spec's task."""
+    if spec.task == "cot":
+        return CotTask(spec, models)
+    return DialogueTask(spec, models)

@@ -1,0 +1,117 @@
+"""Refinement rounds aim at the weak cells of a skewed run; evolve deepens questions."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from synthloom.planning import make_plans
+from synthloom.refine import CellStats, allocate, plan_round, weakness
+from synthloom.rundir import RunDir
+from synthloom.spec import RunSpec, parse_spec
+
+
+def skewed_run(
+    tmp_path: Path, accepted_per_topic: dict[str, int], task: str = "dialogue"
+) -> tuple[RunSpec, RunDir]:
+    spec = parse_spec(
+        f"""
+task: {task}
+samples: 30
+topics: [asthma, gout, anemia]
+output: {tmp_path / "run"}
+refine: {{samples_per_round: 12, avoid_examples: 2}}
+evolve: {{share: 0.5}}
+"""
+    )
+    run_dir = RunDir(spec.output)
+    run_dir.claim(spec.plan_fingerprint(), {})
+    left = dict(accepted_per_topic)
+    with open(run_dir.samples_path, "w") as samples, open(run_dir.rejects_path, "w") as rejects:
+        for plan in make_plans(spec):
+            if left.get(plan.topic, 0) > 0:
+                left[plan.topic] -= 1
+                meta = {"id": plan.id, "topic": plan.topic, "conditions": plan.conditions}
+                weight = plan.index + 40
+                question = f"About {plan.topic}, case {plan.index}: the dose for {weight} kg?"
+                if task == "cot":
+                    meta["cot"] = {"question": question, "steps": ["s"], "answer": "a"}
+                messages = [
+                    {"role": "user", "content": question},
+                    {"role": "assistant", "content": "ok"},
+                ]
+                samples.write(json.dumps({"messages": messages, "metadata": meta}) + "\n")
+            else:
+                rejects.write(
+                    json.dumps({"id": plan.id, "status": "rejected", "reason": "x"}) + "\n"
+                )
+    return spec, run_dir
+
+
+def test_second_round_targets_the_under_covered_cells(tmp_path: Path) -> None:
+    spec, run_dir = skewed_run(tmp_path, {"asthma": 10, "gout": 8, "anemia": 1})
+    plans = plan_round(spec, run_dir, 1)
+    assert len(plans) == 12
+    topics = Counter(p.topic for p in plans)
+    # Mean accepted is 19/3 ≈ 6.3: anemia is 5.3 short; asthma and gout only score for
+    # their look-alike (templated) samples.
+    assert topics["anemia"] >= 8
+    assert topics["anemia"] >= 2 * (topics["asthma"] + topics["gout"])
+    assert all(p.round == 1 for p in plans)
+    assert len({p.id for p in plans}) == 12
+    assert not {p.id for p in plans} & {p.id for p in make_plans(spec)}
+    # The one accepted anemia sample is shown as already covered.
+    anemia = [p for p in plans if p.topic == "anemia"]
+    assert all(len(p.avoid) == 1 and "anemia" in p.avoid[0] for p in anemia)
+
+
+def test_round_plans_are_deterministic_and_resume_from_disk(tmp_path: Path) -> None:
+    spec, run_dir = skewed_run(tmp_path, {"asthma": 10, "gout": 2, "anemia": 2})
+    first = plan_round(spec, run_dir, 1)
+    assert first == plan_round(spec, run_dir, 1)
+    run_dir.save_plans(1, first)
+    assert run_dir.saved_plans() == first
+
+
+def test_look_alike_samples_count_as_weakness() -> None:
+    same = CellStats(("a", ()), accepted=4, examples=["what is the dose of x"] * 4)
+    varied = CellStats(
+        ("b", ()),
+        accepted=4,
+        examples=[
+            "what is the dose of x",
+            "why does gout flare",
+            "is anemia inherited",
+            "can I run",
+        ],
+    )
+    scores = weakness({same.key: same, varied.key: varied})
+    assert scores[same.key] > scores[varied.key]
+    assert Counter(allocate(scores, 10, seed=0))[same.key] >= 8
+
+
+def test_allocation_is_proportional_and_exact() -> None:
+    scores = {("a", ()): 3.0, ("b", ()): 1.0, ("c", ()): 0.0}
+    counts = Counter(allocate(scores, 8, seed=1))
+    assert counts == {("a", ()): 6, ("b", ()): 2}
+    assert allocate({("a", ()): 0.0}, 5, seed=1) == []
+
+
+def test_target_per_cell_stops_refinement(tmp_path: Path) -> None:
+    spec, run_dir = skewed_run(tmp_path, {"asthma": 10, "gout": 10, "anemia": 10})
+    spec = spec.model_copy(
+        update={"refine": spec.refine.model_copy(update={"target_per_cell": 10})}
+    )
+    assert plan_round(spec, run_dir, 1) == []
+
+
+def test_evolve_deepens_accepted_cot_questions(tmp_path: Path) -> None:
+    spec, run_dir = skewed_run(tmp_path, {"asthma": 4, "gout": 4, "anemia": 4}, task="cot")
+    plans = [p for p in plan_round(spec, run_dir, 1) if p.parent_id]
+    assert len(plans) == 6  # share 0.5 of 12 accepted
+    accepted = {
+        json.loads(line)["metadata"]["id"] for line in run_dir.samples_path.read_text().splitlines()
+    }
+    assert {p.parent_id for p in plans} <= accepted
+    assert all(p.parent_question and p.operation for p in plans)
