@@ -129,6 +129,31 @@ def strip_speaker_label(text: str) -> str:
     return _LEADING_LABEL.sub("", text, count=1).strip()
 
 
+MIN_QUESTION_WORDS = 6
+MIN_STEP_WORDS = 3
+_TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%")
+
+
+def question_problem(question: str) -> str | None:
+    """Why a written CoT question is unusable: too short, or template text."""
+    if _TEMPLATE_SYNTAX.search(question) or _PLACEHOLDER.search(question):
+        return "placeholder text in the question"
+    if len(re.findall(r"[^\W\d_]+", question)) < MIN_QUESTION_WORDS:
+        return f"question too short: a real question needs at least {MIN_QUESTION_WORDS} words"
+    return None
+
+
+def step_problem(step: str, earlier: Sequence[str]) -> str | None:
+    """Why a reasoning step is unusable: empty, no words to it, or a repeat."""
+    if not step.strip():
+        return "empty step"
+    if len(re.findall(r"[^\W\d_]+|\d+(?:\.\d+)?", step)) < MIN_STEP_WORDS:
+        return f"step too short: state an inference in at least {MIN_STEP_WORDS} words"
+    if is_repeat(step, earlier):
+        return "repeated step: it restates an earlier step"
+    return None
+
+
 def next_role(history: Sequence[Turn]) -> Role:
     """Who speaks next: the user opens, then the roles alternate."""
     return "assistant" if history and history[-1]["role"] == "user" else "user"

@@ -21,7 +21,7 @@ from typing_extensions import TypedDict
 
 from agents.reasoning import QuestionWriter, Reasoner, Verifier
 from agents.structured import ModelOutputError
-from graphs.checks import is_repeat
+from graphs.checks import question_problem, step_problem
 from synthloom.records import Plan, UsageDict, add_usage
 
 Outcome = Literal["running", "completed", "rejected"]
@@ -83,14 +83,23 @@ def _rejected(exc: ModelOutputError) -> dict[str, Any]:
 
 
 async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
-    """Write the question for the plan's concept and conditions."""
+    """Write the question for the plan's concept and conditions (again, after feedback)."""
     try:
-        question, usage = await runtime.context.writer.write(
-            Plan.model_validate(state["plan"]), feedback=None
+        written, usage = await runtime.context.writer.write(
+            Plan.model_validate(state["plan"]), feedback=state.get("feedback")
         )
     except ModelOutputError as exc:
         return _rejected(exc)
-    return {"question": question.question.strip(), "steps": [], "usage": usage.as_dict()}
+    question = written.question.strip()
+    update: dict[str, Any] = {"usage": usage.as_dict(), "steps": []}
+    problem = question_problem(question)
+    if problem is None:
+        return update | {"question": question, "feedback": None, "step_attempts": 0}
+    attempts = state.get("step_attempts", 0) + 1
+    if attempts > runtime.context.max_step_retries:
+        reason = f"{problem} (still failing after {attempts} tries)"
+        return update | {"outcome": "rejected", "reason": reason}
+    return update | {"step_attempts": attempts, "feedback": problem}
 
 
 async def reason_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
@@ -109,15 +118,14 @@ def check_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
     ctx = runtime.context
     steps = state.get("steps", [])
     candidate = state.get("candidate") or ""
-    problem = "empty step" if not candidate else None
-    if problem is None and is_repeat(candidate, steps):
-        problem = "repeated step: it restates an earlier step"
+    problem = step_problem(candidate, steps)
     if problem is not None:
         attempts = state.get("step_attempts", 0) + 1
         if attempts > ctx.max_step_retries:
             reason = f"{problem} (still failing after {attempts} tries)"
             return {"candidate": None, "outcome": "rejected", "reason": reason}
-        return {"candidate": None, "step_attempts": attempts, "feedback": problem}
+        # A refused step's "ready" flag must not carry the sample to its answer.
+        return {"candidate": None, "ready": False, "step_attempts": attempts, "feedback": problem}
     new_steps = [*steps, candidate]
     ready = bool(state.get("ready")) and len(new_steps) >= ctx.min_steps
     if not ready and len(new_steps) >= ctx.max_steps:
@@ -183,9 +191,13 @@ def finish(state: CotState) -> dict[str, Any]:
     return {"outcome": "completed"}
 
 
-def route_after_question(state: CotState) -> Literal["reason_step", "__end__"]:
-    """Stop if the question could not be written."""
-    return "__end__" if state.get("outcome") == "rejected" else "reason_step"
+def route_after_question(
+    state: CotState,
+) -> Literal["write_question", "reason_step", "__end__"]:
+    """Stop if the question could not be written; write it again after feedback."""
+    if state.get("outcome") == "rejected":
+        return "__end__"
+    return "reason_step" if state.get("question") else "write_question"
 
 
 def route_after_reason(state: CotState) -> Literal["check_step", "__end__"]:

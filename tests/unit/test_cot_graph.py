@@ -112,6 +112,23 @@ async def test_repeated_step_is_regenerated_then_rejected() -> None:
     assert "repeated step" in str(reasoner.prompts[2][0].content)  # feedback reached the retry
 
 
+async def test_a_refused_step_cannot_declare_the_sample_ready() -> None:
+    ctx, _, _, _ = context(
+        [q()],
+        [
+            step("Total is 35 units."),
+            step("Total is 35 units.", ready=True),  # repeated, and claims readiness
+            step("Basal is half: 17.5 units.", ready=True),
+            answer("17.5 units."),
+        ],
+        None,
+        min_steps=2,
+    )
+    out = await run(ctx)
+    assert out["outcome"] == "completed"
+    assert out["steps"] == ["Total is 35 units.", "Basal is half: 17.5 units."]
+
+
 async def test_reasoner_that_never_answers_hits_the_step_budget() -> None:
     ctx, _, _, _ = context(
         [q()], [step(f"Consider factor {i}.") for i in range(10)], None, max_steps=4
@@ -144,12 +161,37 @@ async def test_verifier_disagreement_retries_once_then_accepts() -> None:
 async def test_second_disagreement_rejects_with_the_reason() -> None:
     ctx, _, _, _ = context(
         [q()],
-        [step("35.", ready=True), answer("35"), step("70.", ready=True), answer("70")],
+        [
+            step("The total is 35 units.", ready=True),
+            answer("35"),
+            step("The total is 70 units.", ready=True),
+            answer("70"),
+        ],
         [verdict("disagree", "wrong total"), verdict("disagree", "still wrong")],
     )
     out = await run(ctx)
     assert out["outcome"] == "rejected"
     assert out["reason"] == "verifier disagreed after a retry: still wrong"
+
+
+async def test_placeholder_question_is_rewritten_with_feedback() -> None:
+    ctx, writer, _, _ = context(
+        [q("{{question}} about {{topic}}"), q("What dose is right?"), q()],
+        [step("Total dose is 35 units.", ready=True), answer("35 units")],
+        None,
+    )
+    out = await run(ctx)
+    assert out["outcome"] == "completed"
+    assert out["question"] == QUESTION
+    assert "placeholder text in the question" in str(writer.prompts[1][0].content)
+    assert "question too short" in str(writer.prompts[2][0].content)
+
+
+async def test_wordless_steps_are_refused() -> None:
+    ctx, _, _, _ = context([q()], [step("1.2", ready=True)] * 3, None, max_step_retries=2)
+    out = await run(ctx)
+    assert out["outcome"] == "rejected"
+    assert out["reason"].startswith("step too short")
 
 
 async def test_malformed_question_is_rejected() -> None:

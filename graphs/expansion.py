@@ -1,0 +1,501 @@
+"""The expansion graph: grows the concept tree breadth-first with the model.
+
+    START → select_frontier ─┬→ propose_children → add_children → select_frontier …
+                             └→ END (depth reached, or the node or call budget spent)
+
+`select_frontier` takes the shallowest childless nodes (a batch); `propose_children`
+asks the expander for each one's children, grounded in retrieved snippets when a
+retriever is given; `add_children` screens the proposals (duplicates and
+near-duplicates of siblings and ancestors, over-generic and off-topic names) and
+adds the rest. The tree given in the context is never changed: the state holds
+only what the expansion added, so every step's checkpoint is small and an
+interrupted expansion resumes at the batch it was in. `grown_tree` applies a
+result to the tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import operator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, cast
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Durability
+from typing_extensions import TypedDict
+
+from agents.expander import Expander, build_expander
+from agents.llm import classify_error, describe_error
+from agents.structured import ModelOutputError
+from knowledge.concepts import PATH_SEPARATOR, ConceptTree, ConceptTreeError, child_id
+from knowledge.concepts_screen import Family, Proposed, Screener
+from knowledge.concepts_spec import ExpandSpec
+from synthloom.records import Usage, UsageDict, add_usage
+
+Grounder = Callable[[str], Awaitable[list[str]]]
+"""Concept path (names joined by ' > ') → knowledge snippets about it."""
+
+StopReason = Literal["complete", "max_nodes", "max_calls"]
+
+
+class NodeRow(TypedDict):
+    """A node the expansion added."""
+
+    id: str
+    parent: str
+    name: str
+    description: str
+    depth: int
+
+
+class Proposal(TypedDict):
+    """The expander's answer for one frontier node (or why there is none)."""
+
+    parent: str
+    children: list[dict[str, str]]
+    snippets: list[str]
+    usage: UsageDict
+    error: str | None
+
+
+class Rejection(TypedDict):
+    """A proposed child that was not added, with the screen's reason."""
+
+    parent: str
+    name: str
+    kind: str
+    reason: str
+
+
+class Failure(TypedDict):
+    """A node the expander could not expand (bad answers, or a request refused)."""
+
+    node: str
+    reason: str
+    calls: int
+
+
+def _merge(left: dict[str, str] | None, right: dict[str, str] | None) -> dict[str, str]:
+    return {**(left or {}), **(right or {})}
+
+
+class ExpansionInput(TypedDict):
+    """What a caller provides: the fingerprint of the tree in the context."""
+
+    base: str
+
+
+class ExpansionState(TypedDict, total=False):
+    """The expansion so far; what it added and recorded only ever accumulates."""
+
+    base: str
+    added: Annotated[list[NodeRow], operator.add]
+    status: Annotated[dict[str, str], _merge]
+    frontier: list[str]
+    allowance: int
+    proposals: list[Proposal]
+    rejections: Annotated[list[Rejection], operator.add]
+    failures: Annotated[list[Failure], operator.add]
+    usage: Annotated[UsageDict, add_usage]
+    calls: Annotated[int, operator.add]
+    batches: Annotated[int, operator.add]
+    stop_reason: StopReason | None
+
+
+class ExpansionOutput(TypedDict, total=False):
+    """What a finished expansion reports (apply it with `grown_tree`)."""
+
+    base: str
+    added: list[NodeRow]
+    status: dict[str, str]
+    rejections: list[Rejection]
+    failures: list[Failure]
+    usage: UsageDict
+    calls: int
+    batches: int
+    stop_reason: StopReason | None
+
+
+@dataclass(frozen=True)
+class ExpansionContext:
+    """Run-scoped dependencies: the tree to grow, the model, the budgets, the helpers.
+
+    `embeddings` makes near-duplicate and relevance checks semantic; without it they
+    use normalized names and word overlap. `ground` retrieves snippets for a path.
+    """
+
+    tree: ConceptTree
+    model: BaseChatModel
+    settings: ExpandSpec = ExpandSpec()
+    embeddings: Embeddings | None = None
+    ground: Grounder | None = None
+    prompt_dir: str | None = None
+    expander: Expander = field(init=False, repr=False)
+    screener: Screener = field(init=False, repr=False)
+    base: str = field(init=False)
+    _base_order: list[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Derived once per run: the role, the screen (with its embedding cache), and
+        # the tree's fingerprint that ties checkpoints to this tree.
+        expander = build_expander(
+            self.model, max_reasks=self.settings.max_reasks, prompt_dir=self.prompt_dir
+        )
+        object.__setattr__(self, "expander", expander)
+        object.__setattr__(self, "screener", Screener(self.settings.rules(), self.embeddings))
+        object.__setattr__(self, "base", self.tree.fingerprint())
+        object.__setattr__(self, "_base_order", self.tree.nodes())
+
+
+def _check_base(state: ExpansionState, ctx: ExpansionContext) -> None:
+    if state["base"] != ctx.base:
+        raise ConceptTreeError(
+            "this checkpointed expansion grew another tree; start a new thread for this one"
+        )
+
+
+class _View:
+    """The context's tree plus the rows added so far, read-only."""
+
+    def __init__(self, ctx: ExpansionContext, state: ExpansionState) -> None:
+        _check_base(state, ctx)
+        added = state.get("added", [])
+        self.tree = ctx.tree
+        self.rows = {row["id"]: row for row in added}
+        self.kids: dict[str, list[str]] = {}
+        for row in added:
+            self.kids.setdefault(row["parent"], []).append(row["id"])
+        self._paths: dict[str, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.tree) + len(self.rows)
+
+    def name(self, node: str) -> str:
+        row = self.rows.get(node)
+        return row["name"] if row else self.tree.name(node)
+
+    def description(self, node: str) -> str:
+        row = self.rows.get(node)
+        return row["description"] if row else self.tree.node(node).description
+
+    def depth(self, node: str) -> int:
+        row = self.rows.get(node)
+        return row["depth"] if row else self.tree.depth(node)
+
+    def children(self, node: str) -> list[str]:
+        base = self.tree.children(node) if node in self.tree else []
+        return [*base, *self.kids.get(node, [])]
+
+    def lineage(self, node: str) -> list[str]:
+        """Ids from the root down to the node."""
+        chain = [node]
+        while (row := self.rows.get(chain[-1])) is not None:
+            chain.append(row["parent"])
+        up = self.tree.parent(chain[-1])
+        while up is not None:
+            chain.append(up)
+            up = self.tree.parent(up)
+        return chain[::-1]
+
+    def path(self, node: str) -> list[str]:
+        if node not in self._paths:
+            self._paths[node] = [self.name(n) for n in self.lineage(node)]
+        return self._paths[node]
+
+
+def select_frontier(state: ExpansionState, runtime: Runtime[ExpansionContext]) -> dict[str, Any]:
+    """Pick the next batch of shallowest childless nodes, or say why growth stops."""
+    ctx, spec = runtime.context, runtime.context.settings
+    _check_base(state, ctx)
+    added = state.get("added", [])
+    nodes_left = spec.max_nodes - len(ctx.tree) - len(added)
+    calls_left = spec.max_calls - state.get("calls", 0)
+    if nodes_left <= 0:
+        return {"frontier": [], "stop_reason": "max_nodes"}
+    if calls_left <= 0:
+        return {"frontier": [], "stop_reason": "max_calls"}
+    done = state.get("status", {})
+    graph = ctx.tree.graph
+    parents = {row["parent"] for row in added}
+    base = [
+        n
+        for n in ctx._base_order
+        if graph.out_degree(n) == 0
+        and graph.nodes[n].get("status") != "expanded"
+        and graph.nodes[n]["depth"] < spec.max_depth
+    ]
+    candidates = [
+        (depth, n)
+        for depth, n in [*((graph.nodes[n]["depth"], n) for n in base), *_row_keys(added)]
+        if depth < spec.max_depth and n not in done and n not in parents
+    ]
+    if not candidates:
+        return {"frontier": [], "stop_reason": "complete"}
+    candidates.sort(key=operator.itemgetter(0))  # stable: breadth-first, in tree order
+    per_node = spec.max_reasks + 1
+    size = min(
+        spec.batch_size,
+        math.ceil(nodes_left / spec.children_per_node),
+        max(1, calls_left // per_node),
+    )
+    frontier = [n for _, n in candidates[:size]]
+    return {"frontier": frontier, "allowance": min(per_node, calls_left), "stop_reason": None}
+
+
+def _row_keys(rows: Sequence[NodeRow]) -> list[tuple[int, str]]:
+    return [(row["depth"], row["id"]) for row in rows]
+
+
+async def propose_children(
+    state: ExpansionState, runtime: Runtime[ExpansionContext]
+) -> dict[str, Any]:
+    """Ask the expander for the children of every frontier node, a few at a time."""
+    ctx = runtime.context
+    view = _View(ctx, state)
+    limit = asyncio.Semaphore(ctx.settings.concurrency)
+
+    async def one(node: str) -> Proposal:
+        async with limit:
+            return await _propose(ctx, view, node, state["allowance"])
+
+    tasks = [asyncio.ensure_future(one(node)) for node in state["frontier"]]
+    try:
+        proposals = await asyncio.gather(*tasks)
+    except BaseException:
+        # Endpoint trouble: stop the batch's other calls and re-raise the error itself.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    usage = sum((Usage.of(p["usage"]) for p in proposals), Usage())
+    return {"proposals": proposals, "usage": usage.as_dict(), "calls": usage.calls}
+
+
+async def _propose(ctx: ExpansionContext, view: _View, node: str, allowance: int) -> Proposal:
+    path = view.path(node)
+    snippets = list(await ctx.ground(PATH_SEPARATOR.join(path))) if ctx.ground else []
+    existing = [view.name(c) for c in view.children(node)]
+    text = ctx.expander.render(
+        path=path,
+        description=view.description(node),
+        existing=existing,
+        count=max(1, ctx.settings.children_per_node - len(existing)),
+        knowledge=snippets,
+        instructions=ctx.settings.instructions,
+    )
+    proposal = Proposal(
+        parent=node, children=[], snippets=snippets, usage=Usage().as_dict(), error=None
+    )
+    try:
+        children, usage = await ctx.expander.propose(text, max_calls=allowance)
+    except ModelOutputError as exc:
+        return {**proposal, "usage": exc.usage.as_dict(), "error": exc.reason}
+    except Exception as exc:
+        if classify_error(exc) != "sample":
+            raise  # endpoint trouble: stop here; a re-run resumes this batch
+        return {**proposal, "usage": Usage(calls=1).as_dict(), "error": describe_error(exc)}
+    kept = [{"name": c.name.strip(), "description": c.description.strip()} for c in children]
+    return {**proposal, "children": kept, "usage": usage.as_dict()}
+
+
+async def add_children(state: ExpansionState, runtime: Runtime[ExpansionContext]) -> dict[str, Any]:
+    """Screen the proposals and add the children that pass, within the budgets."""
+    ctx, spec = runtime.context, runtime.context.settings
+    view = _View(ctx, state)
+    proposals = state.get("proposals", [])
+    families = {p["parent"]: _family(view, p) for p in proposals}
+    offered = {
+        p["parent"]: [Proposed(c["name"], c["description"]) for c in p["children"]]
+        for p in proposals
+    }
+    await ctx.screener.prepare(
+        text
+        for parent, family in families.items()
+        for text in Screener.texts_for(offered[parent], family)
+    )
+    room = spec.max_nodes - len(view)
+    rows: list[NodeRow] = []
+    rejections: list[Rejection] = []
+    failures: list[Failure] = []
+    status: dict[str, str] = {}
+    for p in proposals:
+        parent = p["parent"]
+        if p["error"] is not None:
+            failures.append(Failure(node=parent, reason=p["error"], calls=p["usage"]["calls"]))
+            status[parent] = "failed"
+            continue
+        status[parent] = "expanded"
+        kept = 0
+        for verdict in ctx.screener.screen(offered[parent], families[parent]):
+            if verdict.accepted and (kept >= spec.children_per_node or room <= 0):
+                budget = "children_per_node" if room > 0 else "max_nodes"
+                rejections.append(
+                    Rejection(
+                        parent=parent, name=verdict.name, kind="budget", reason=f"over {budget}"
+                    )
+                )
+            elif verdict.accepted:
+                rows.append(
+                    NodeRow(
+                        id=child_id(parent, verdict.name),
+                        parent=parent,
+                        name=verdict.name,
+                        description=verdict.description,
+                        depth=view.depth(parent) + 1,
+                    )
+                )
+                kept, room = kept + 1, room - 1
+            else:
+                rejections.append(
+                    Rejection(
+                        parent=parent,
+                        name=verdict.name,
+                        kind=verdict.kind or "invalid",
+                        reason=verdict.reason or "",
+                    )
+                )
+    return {
+        "added": rows,
+        "status": status,
+        "rejections": rejections,
+        "failures": failures,
+        "proposals": [],
+        "frontier": [],
+        "batches": 1,
+    }
+
+
+def _family(view: _View, proposal: Proposal) -> Family:
+    lineage = view.lineage(proposal["parent"])
+    described = [f"{view.name(n)}: {view.description(n)}" for n in lineage]
+    return Family(
+        ancestors=[view.name(n) for n in lineage],
+        siblings=[view.name(c) for c in view.children(proposal["parent"])],
+        context="\n".join([*described, *proposal["snippets"]]),
+    )
+
+
+def route_after_select(state: ExpansionState) -> Literal["propose_children", "__end__"]:
+    """Grow while there is a frontier; stop when a budget or the depth says so."""
+    return "propose_children" if state.get("frontier") else "__end__"
+
+
+def build_expansion_graph() -> StateGraph[ExpansionState, ExpansionContext, ExpansionInput, Any]:
+    """The uncompiled graph; callers compile it with their own checkpointer."""
+    builder = StateGraph(
+        ExpansionState,
+        context_schema=ExpansionContext,
+        input_schema=ExpansionInput,
+        output_schema=ExpansionOutput,
+    )
+    builder.add_node("select_frontier", select_frontier)
+    builder.add_node("propose_children", propose_children)
+    builder.add_node("add_children", add_children)
+    builder.add_edge(START, "select_frontier")
+    builder.add_conditional_edges("select_frontier", route_after_select)
+    builder.add_edge("propose_children", "add_children")
+    builder.add_edge("add_children", "select_frontier")
+    return builder
+
+
+def grown_tree(tree: ConceptTree, result: Mapping[str, Any], settings: ExpandSpec) -> ConceptTree:
+    """A copy of `tree` with an expansion's result applied and summarized in `graph.expansion`."""
+    out = tree.copy()
+    for row in result.get("added", []):
+        out.add(
+            row["parent"], row["name"], row["description"], origin="generated", node_id=row["id"]
+        )
+    for node, status in result.get("status", {}).items():
+        out.graph.nodes[node]["status"] = status
+    for failure in result.get("failures", []):
+        out.graph.nodes[failure["node"]]["failure"] = failure["reason"]
+    rejected = Counter(r["kind"] for r in result.get("rejections", []))
+    out.graph.graph["expansion"] = {
+        "stop_reason": result.get("stop_reason"),
+        "added": len(result.get("added", [])),
+        "calls": result.get("calls", 0),
+        "batches": result.get("batches", 0),
+        "usage": Usage.of(result.get("usage")).as_dict(),
+        "rejected": dict(sorted(rejected.items())),
+        "failed": len(result.get("failures", [])),
+        "settings": settings.model_dump(mode="json"),
+    }
+    return out
+
+
+@dataclass(frozen=True)
+class ExpansionResult:
+    """A grown tree and the expansion's records."""
+
+    tree: ConceptTree
+    output: dict[str, Any]
+    resumed: bool
+
+    @property
+    def rejections(self) -> list[Rejection]:
+        """Proposed children that were screened out, with reasons."""
+        return list(self.output.get("rejections", []))
+
+    @property
+    def failures(self) -> list[Failure]:
+        """Nodes whose expansion failed, with reasons."""
+        return list(self.output.get("failures", []))
+
+
+def thread_id_for(ctx: ExpansionContext) -> str:
+    """A checkpoint thread per (tree, settings): the same job resumes, another one starts."""
+    blob = f"{ctx.base}:{ctx.settings.model_dump_json()}"
+    return "expand-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+async def expand_tree(
+    ctx: ExpansionContext,
+    *,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    thread_id: str | None = None,
+    on_batch: Callable[[Mapping[str, Any]], None] | None = None,
+) -> ExpansionResult:
+    """Run (or resume, when the checkpointer holds this thread) an expansion to its end."""
+    graph = build_expansion_graph().compile(checkpointer=checkpointer, name="expansion")
+    config: RunnableConfig = {
+        "configurable": {"thread_id": thread_id or thread_id_for(ctx)},
+        # Three steps per batch, and every batch spends at least one call.
+        "recursion_limit": 3 * ctx.settings.max_calls + 10,
+    }
+    resumed = False
+    payload: ExpansionInput | None = {"base": ctx.base}
+    if checkpointer is not None:
+        snapshot = await graph.aget_state(config)
+        if snapshot.values:
+            resumed, payload = True, None
+            if not snapshot.next:  # finished before: nothing to run
+                return ExpansionResult(
+                    grown_tree(ctx.tree, snapshot.values, ctx.settings), dict(snapshot.values), True
+                )
+    final: dict[str, Any] = {}
+    batch_done = False
+    # A batch's checkpoint is on disk before the next batch starts its calls.
+    durability: Durability | None = "sync" if checkpointer is not None else None
+    async for mode, chunk in graph.astream(
+        payload, config, context=ctx, stream_mode=["updates", "values"], durability=durability
+    ):
+        if mode == "updates":
+            batch_done = "add_children" in chunk
+        else:
+            final = dict(cast("Mapping[str, Any]", chunk))
+            if batch_done and on_batch is not None:
+                on_batch(final)
+    return ExpansionResult(grown_tree(ctx.tree, final, ctx.settings), final, resumed)
+
+
+# For `langgraph dev` / LangGraph Studio; runs compile their own.
+graph = build_expansion_graph().compile(name="expansion")
