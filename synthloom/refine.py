@@ -17,7 +17,7 @@ import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import combinations
+from itertools import combinations, product
 from typing import Any
 
 from synthloom.planning import make_plans, sample_id
@@ -62,9 +62,37 @@ def opening_text(record: dict[str, Any]) -> str:
     return next((m["content"] for m in record.get("messages", []) if m["role"] == "user"), "")
 
 
-def collect_cells(plans: Iterable[Plan], run_dir: RunDir) -> dict[CellKey, CellStats]:
-    """Per-cell accepted/rejected counts and examples over every planned cell."""
-    cells: dict[CellKey, CellStats] = {}
+MAX_GRID_CELLS = 20_000
+
+
+def grid_shares(spec: RunSpec) -> dict[CellKey, float] | None:
+    """Each cell of topics × condition values with the share the spec asks for.
+
+    Topics are dealt evenly and condition values by weight, so a cell's share is
+    1/len(topics) times the product of its values' weights. None if the grid is
+    too large to enumerate; refinement then works over the planned cells.
+    """
+    size = len(spec.topics) * math.prod(len(v) for v in spec.conditions.values())
+    if size > MAX_GRID_CELLS:
+        return None
+    names = sorted(spec.conditions)
+    shares: dict[CellKey, float] = {}
+    for topic in spec.topics:
+        for combo in product(*(spec.conditions[n] for n in names)):
+            share = 1.0 / len(spec.topics)
+            for name, value in zip(names, combo, strict=True):
+                total = sum(v.weight for v in spec.conditions[name])
+                share *= value.weight / total
+            key = cell_of(topic, {n: v.value for n, v in zip(names, combo, strict=True)})
+            shares[key] = shares.get(key, 0.0) + share
+    return shares
+
+
+def collect_cells(
+    plans: Iterable[Plan], run_dir: RunDir, grid: Iterable[CellKey] = ()
+) -> dict[CellKey, CellStats]:
+    """Per-cell accepted/rejected counts and examples over the grid and the planned cells."""
+    cells: dict[CellKey, CellStats] = {key: CellStats(key) for key in grid}
     by_id: dict[str, CellKey] = {}
     for plan in plans:
         key = cell_of(plan.topic, plan.conditions)
@@ -82,16 +110,29 @@ def collect_cells(plans: Iterable[Plan], run_dir: RunDir) -> dict[CellKey, CellS
     return cells
 
 
-def weakness(cells: dict[CellKey, CellStats], target_per_cell: int = 0) -> dict[CellKey, float]:
-    """Shortfall against an even share (or the target), plus look-alike samples."""
+def weakness(
+    cells: dict[CellKey, CellStats],
+    *,
+    upcoming: int = 0,
+    shares: dict[CellKey, float] | None = None,
+    target_per_cell: int = 0,
+) -> dict[CellKey, float]:
+    """How much a cell needs more samples.
+
+    The shortfall against its share of the dataset (after `upcoming` more samples)
+    or against `target_per_cell`, plus a bonus for look-alike accepted samples.
+    """
     if not cells:
         return {}
-    mean = sum(c.accepted for c in cells.values()) / len(cells)
-    target = max(mean, float(target_per_cell))
-    return {
-        key: max(0.0, target - c.accepted) + SIMILARITY_WEIGHT * c.similarity * c.accepted / 2
-        for key, c in cells.items()
-    }
+    total = sum(c.accepted for c in cells.values()) + upcoming
+    uniform = 1.0 / len(cells)
+    scores = {}
+    for key, c in cells.items():
+        share = shares.get(key, 0.0) if shares is not None else uniform
+        target = max(share * total, float(target_per_cell))
+        look_alike = SIMILARITY_WEIGHT * c.similarity * c.accepted / 2
+        scores[key] = max(0.0, target - c.accepted) + look_alike
+    return scores
 
 
 def _stable(key: CellKey, seed: int) -> str:
@@ -116,12 +157,14 @@ def allocate(scores: dict[CellKey, float], n: int, seed: int) -> list[CellKey]:
 def plan_round(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
     """The plans of refinement round `round_number` (empty when no cell is weak)."""
     base = [*make_plans(spec), *run_dir.saved_plans()]
-    cells = collect_cells(base, run_dir)
+    shares = grid_shares(spec)
+    cells = collect_cells(base, run_dir, shares or ())
     refine = spec.refine
     if refine.target_per_cell and all(c.accepted >= refine.target_per_cell for c in cells.values()):
         return []
     n = refine.samples_per_round or max(1, spec.samples // 4)
-    keys = allocate(weakness(cells, refine.target_per_cell), n, spec.seed + round_number)
+    scores = weakness(cells, upcoming=n, shares=shares, target_per_cell=refine.target_per_cell)
+    keys = allocate(scores, n, spec.seed + round_number)
     fingerprint = spec.plan_fingerprint()
     rng = random.Random(f"{spec.seed}:refine:{round_number}")
     plans = []
