@@ -30,7 +30,9 @@ from synthloom.records import Plan, Turn, Usage
 
 __all__ = [
     "Assistant",
+    "AssistantReply",
     "ModelOutputError",
+    "ThoughtfulAnswer",
     "UserReply",
     "UserSimulator",
     "build_roles",
@@ -94,13 +96,36 @@ class UserSimulator:
         )
 
 
+class ThoughtfulAnswer(BaseModel):
+    """The assistant's private reasoning, then the reply the person sees."""
+
+    reasoning: str = Field(description="Think through the person's situation first (hidden).")
+    answer: str = Field(min_length=1, description="The reply the person sees.")
+
+
+@dataclass(frozen=True)
+class AssistantReply:
+    """One assistant answer with its bookkeeping."""
+
+    text: str
+    usage: Usage
+    truncated: bool = False
+    reasoning: str | None = None
+
+
 @dataclass(frozen=True)
 class Assistant:
-    """Answers as the assistant being trained, under the spec's system prompt."""
+    """Answers as the assistant being trained, under the spec's system prompt.
+
+    With `reason_first`, it thinks before answering (a structured
+    `{reasoning, answer}` call); the reasoning is kept hidden in the record.
+    """
 
     model: BaseChatModel
     prompt: PromptTemplate
     system_prompt: str
+    reason_first: bool = False
+    max_reasks: int = 2
 
     @property
     def name(self) -> str:
@@ -118,17 +143,21 @@ class Assistant:
 
     async def reply(
         self, plan: Plan, turns: Sequence[Turn], *, feedback: str | None
-    ) -> tuple[str, Usage, bool]:
-        """The assistant's next message, its usage, and whether max_tokens cut it off."""
+    ) -> AssistantReply:
+        """The assistant's next message, with its usage and whether max_tokens cut it off."""
         history: list[BaseMessage] = [
             HumanMessage(t["content"]) if t["role"] == "user" else AIMessage(t["content"])
             for t in turns
         ]
-        answer = await self.model.ainvoke(
-            [SystemMessage(self.system_message(plan, feedback)), *history]
-        )
+        messages = [SystemMessage(self.system_message(plan, feedback)), *history]
+        if self.reason_first:
+            thought, usage = await ask_structured(
+                self.model, messages, ThoughtfulAnswer, max_reasks=self.max_reasks, who="assistant"
+            )
+            return AssistantReply(thought.answer.strip(), usage, False, thought.reasoning.strip())
+        answer = await self.model.ainvoke(messages)
         finish = answer.response_metadata.get("finish_reason")
-        return text_of(answer).strip(), usage_of(answer), finish == "length"
+        return AssistantReply(text_of(answer).strip(), usage_of(answer), finish == "length")
 
 
 def build_roles(
@@ -137,12 +166,19 @@ def build_roles(
     *,
     system_prompt: str,
     max_reasks: int,
+    reason_first: bool = False,
     prompt_dir: str | None = None,
 ) -> tuple[UserSimulator, Assistant]:
     """Both dialogue roles with their packaged (or overridden) prompt files."""
     return (
         UserSimulator(user_model, load_prompt("user_simulator", prompt_dir), max_reasks),
-        Assistant(assistant_model, load_prompt("assistant", prompt_dir), system_prompt),
+        Assistant(
+            assistant_model,
+            load_prompt("assistant", prompt_dir),
+            system_prompt,
+            reason_first=reason_first,
+            max_reasks=max_reasks,
+        ),
     )
 
 

@@ -100,16 +100,22 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
 
 async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
     """Ask the assistant to answer the dialogue so far."""
-    text, usage, truncated = await runtime.context.assistant.reply(
-        Plan.model_validate(state["plan"]),
-        state.get("turns", []),
-        feedback=state.get("feedback"),
-    )
-    update: dict[str, Any] = {"usage": usage.as_dict(), "truncated": truncated}
+    try:
+        reply = await runtime.context.assistant.reply(
+            Plan.model_validate(state["plan"]),
+            state.get("turns", []),
+            feedback=state.get("feedback"),
+        )
+    except ModelOutputError as exc:
+        return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
+    text, truncated = reply.text, reply.truncated
+    update: dict[str, Any] = {"usage": reply.usage.as_dict(), "truncated": truncated}
     if truncated and runtime.context.trim_truncated and (trimmed := trim_to_sentence(text)):
         update |= {"truncated": False, "trimmed": state.get("trimmed", 0) + 1}
         text = trimmed
     turn: Turn = {"role": "assistant", "content": text}
+    if reply.reasoning:
+        turn["reasoning"] = reply.reasoning
     return {**update, "candidate": turn}
 
 
@@ -154,6 +160,11 @@ def route_after_user(state: DialogueState) -> Literal["check_turn", "finish", "_
     return "finish" if state.get("wants_end") else "check_turn"
 
 
+def route_after_respond(state: DialogueState) -> Literal["check_turn", "__end__"]:
+    """A rejected sample (unparseable reasoning answer) stops; otherwise check the turn."""
+    return "__end__" if state.get("outcome") == "rejected" else "check_turn"
+
+
 def route_after_check(
     state: DialogueState,
 ) -> Literal["simulate_user", "respond", "finish", "__end__"]:
@@ -181,7 +192,7 @@ def build_dialogue_graph() -> StateGraph[DialogueState, DialogueContext, Dialogu
     builder.add_node("finish", finish)
     builder.add_edge(START, "simulate_user")
     builder.add_conditional_edges("simulate_user", route_after_user)
-    builder.add_edge("respond", "check_turn")
+    builder.add_conditional_edges("respond", route_after_respond)
     builder.add_conditional_edges("check_turn", route_after_check)
     builder.add_edge("finish", END)
     return builder

@@ -45,6 +45,7 @@ Grounder = Callable[[str], Awaitable[list[str]]]
 """Concept path (names joined by ' > ') → knowledge snippets about it."""
 
 StopReason = Literal["complete", "max_nodes", "max_calls"]
+BATCH_FRACTION = 16
 
 
 class NodeRow(TypedDict):
@@ -242,8 +243,10 @@ def select_frontier(state: ExpansionState, runtime: Runtime[ExpansionContext]) -
         return {"frontier": [], "stop_reason": "complete"}
     candidates.sort(key=operator.itemgetter(0))  # stable: breadth-first, in tree order
     per_node = spec.max_reasks + 1
+    # Batches grow with the tree (at least 1/16 of it), so the checkpoints written,
+    # each holding what was added so far, add up to a few times the tree, not its square.
     size = min(
-        spec.batch_size,
+        max(spec.batch_size, math.ceil((len(ctx.tree) + len(added)) / BATCH_FRACTION)),
         math.ceil(nodes_left / spec.children_per_node),
         max(1, calls_left // per_node),
     )
@@ -380,7 +383,7 @@ def _family(view: _View, proposal: Proposal) -> Family:
     return Family(
         ancestors=[view.name(n) for n in lineage],
         siblings=[view.name(c) for c in view.children(proposal["parent"])],
-        context="\n".join([*described, *proposal["snippets"]]),
+        context=[*described, *proposal["snippets"]],
     )
 
 

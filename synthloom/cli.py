@@ -166,11 +166,14 @@ def export(
     layout: Annotated[
         str | None, typer.Option(help="CoT samples: re-render reasoning as `think` or `steps`.")
     ] = None,
+    reasoning: Annotated[
+        bool, typer.Option(help="Dialogues: include the assistant's hidden reasoning as <think>.")
+    ] = False,
 ) -> None:
     """Export accepted samples as ShareGPT JSONL, OpenAI JSONL or a Hugging Face dataset."""
     from synthloom.export import export_run
 
-    dest, count = export_run(run_dir, fmt, to, layout=layout)
+    dest, count = export_run(run_dir, fmt, to, layout=layout, reasoning=reasoning)
     err.print(f"exported {count} samples as {fmt} → {dest}")
 
 

@@ -57,8 +57,27 @@ def relayout(record: dict[str, Any], layout: str) -> dict[str, Any]:
     }
 
 
+def inline_reasoning(record: dict[str, Any]) -> dict[str, Any]:
+    """A dialogue record with each turn's hidden reasoning put back as a `<think>` block."""
+    hidden = record.get("metadata", {}).get("reasoning") or {}
+    if not hidden:
+        return record
+    messages = [
+        {**m, "content": f"<think>\n{hidden[str(i)]}\n</think>\n\n{m['content']}"}
+        if str(i) in hidden
+        else m
+        for i, m in enumerate(record["messages"])
+    ]
+    return {**record, "messages": messages}
+
+
 def export_run(
-    run_dir: Path, fmt: str, dest: Path | None = None, *, layout: str | None = None
+    run_dir: Path,
+    fmt: str,
+    dest: Path | None = None,
+    *,
+    layout: str | None = None,
+    reasoning: bool = False,
 ) -> tuple[Path, int]:
     """Write the run's accepted samples in `fmt`; returns the destination and the count."""
     if fmt not in FORMATS:
@@ -68,6 +87,8 @@ def export_run(
     records: Iterable[dict[str, Any]] = load_samples(run_dir)
     if layout is not None:
         records = (relayout(r, layout) for r in records)
+    if reasoning:
+        records = (inline_reasoning(r) for r in records)
     if fmt == "openai":
         target = dest or run_dir / "export" / "openai.jsonl"
         return target, _write_jsonl(target, records)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
@@ -61,6 +61,7 @@ class Turn(TypedDict):
 
     role: Role
     content: str
+    reasoning: NotRequired[str]
 
 
 class UsageDict(TypedDict):

@@ -167,6 +167,11 @@ class DialogueSpec(_Strict):
     max_reasks: int = Field(
         default=2, ge=0, le=10, description="Re-asks of a structured answer that does not parse."
     )
+    reasoning: bool = Field(
+        default=False,
+        description="The assistant reasons before each answer; kept hidden in metadata and "
+        "exported only with `synthloom export --reasoning think`.",
+    )
     on_truncated: Literal["regenerate", "trim"] = Field(
         default="regenerate",
         description="An assistant turn cut off at max_tokens: regenerate it (then reject), "

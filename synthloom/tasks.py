@@ -86,6 +86,7 @@ class DialogueTask:
             models["assistant"],
             system_prompt=spec.dialogue.assistant_system_prompt,
             max_reasks=spec.dialogue.max_reasks,
+            reason_first=spec.dialogue.reasoning,
         )
         self.context = DialogueContext(
             user=user,
@@ -108,8 +109,14 @@ class DialogueTask:
             messages.append(
                 {"role": "system", "content": self.context.assistant.system_message(plan)}
             )
-        messages.extend(turns)
+        hidden: dict[str, str] = {}
+        for turn in turns:
+            if "reasoning" in turn:
+                hidden[str(len(messages))] = turn["reasoning"]
+            messages.append({"role": turn["role"], "content": turn["content"]})
         meta = _base_metadata(self.spec, plan, final, self.models)
+        if hidden:
+            meta["reasoning"] = hidden  # message index → the assistant's hidden reasoning
         meta |= {
             "rounds": sum(1 for t in turns if t["role"] == "assistant"),
             "target_rounds": plan.rounds,

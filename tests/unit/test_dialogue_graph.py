@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.dialogue import build_dialogue_graph, route_after_check, route_after_user
+from synthloom.export import inline_reasoning
 from synthloom.records import Plan
+from synthloom.spec import parse_spec
+from synthloom.tasks import DialogueTask
 from tests.unit.fakes import make_context, truncated, user_json
 
 PLAN = Plan(
@@ -193,6 +197,29 @@ async def test_checkpointed_dialogue_resumes_after_a_crash() -> None:
     assert fresh_user.prompts == []  # nothing before the crash was asked again
 
 
+async def test_hidden_reasoning_is_kept_apart_from_the_answer(tmp_path: Any) -> None:
+    thought = (
+        '{"reasoning": "She is worried; explain simply.", "answer": "It is a 3-month average."}'
+    )
+    context, _, assistant_model = make_context(
+        [user_json("What is HbA1c?")],
+        [thought],
+    )
+    context = replace(context, assistant=replace(context.assistant, reason_first=True))
+    out = await run(context, PLAN.model_copy(update={"rounds": 1}))
+    answer = out["turns"][1]
+    assert answer["content"] == "It is a 3-month average."
+    assert answer["reasoning"] == "She is worried; explain simply."
+    spec = parse_spec("samples: 1\ntopics: [x]\ndialogue: {reasoning: true}\n")
+    record = DialogueTask(spec, {"user_simulator": assistant_model, "assistant": assistant_model})
+    sample = record.record(PLAN, out).model_dump()
+    assert all("reasoning" not in m for m in sample["messages"])
+    assert sample["metadata"]["reasoning"] == {"2": "She is worried; explain simply."}
+    inlined = inline_reasoning(sample)
+    assert inlined["messages"][2]["content"].startswith("<think>\nShe is worried")
+    assert inlined["messages"][1] == sample["messages"][1]
+
+
 def test_routers_are_pure_functions_of_state() -> None:
     plan = PLAN.model_dump()
     assert route_after_user({"plan": plan, "outcome": "rejected"}) == "__end__"
@@ -216,7 +243,8 @@ def test_graph_topology_snapshot() -> None:
         "check_turn -.-> respond;",
         "check_turn -.-> simulate_user;",
         "finish --> __end__;",
-        "respond --> check_turn;",
+        "respond -.-> __end__;",
+        "respond -.-> check_turn;",
         "simulate_user -.-> __end__;",
         "simulate_user -.-> check_turn;",
         "simulate_user -.-> finish;",

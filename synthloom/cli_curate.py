@@ -1,0 +1,267 @@
+"""The `curate`, `report` and `compare` commands (registered on `synthloom.cli.app`)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+import yaml
+from langchain_core.embeddings import Embeddings
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from synthloom.curate.config import CurateSpec
+from synthloom.curate.pipeline import CurationResult
+from synthloom.curate.rundata import read_json
+from synthloom.errors import SpecError, SynthloomError
+from synthloom.report.cost import Pricing, load_pricing
+from synthloom.rundir import RunDir
+from synthloom.spec import RunSpec
+
+err = Console(stderr=True)
+stdout = Console()
+
+EmbedderChoice = Literal["auto", "lexical", "none"]
+
+
+def _run_spec(run_dir: Path) -> RunSpec:
+    if not run_dir.is_dir():
+        raise SynthloomError(f"{run_dir}: no such run folder")
+    path = run_dir / RunDir.SPEC
+    data = read_json(path, "run spec copy")
+    data = {k: v for k, v in data.items() if k not in ("curate", "pricing")}
+    try:
+        return RunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(
+            f"{path}: does not validate as a run spec: {exc.errors()[0]['msg']}"
+        ) from None
+
+
+def load_curate_spec(run_dir: Path, config: Path | None) -> CurateSpec:
+    """The curate settings: `--config` file, else the run's spec.json `curate:`, else defaults."""
+    if config is not None:
+        try:
+            data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise SpecError(f"{config}: curate config not found") from None
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{config}: invalid YAML: {exc}") from None
+        source = str(config)
+    else:
+        spec = read_json(run_dir / RunDir.SPEC, "run spec copy")
+        data = spec.get("curate") or {}
+        source = str(run_dir / RunDir.SPEC)
+    if isinstance(data, dict) and isinstance(data.get("curate"), dict):
+        data = data["curate"]
+    try:
+        return CurateSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"curate.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SpecError(f"{source}: invalid curate settings: {problems}") from None
+
+
+def _embedder(choice: EmbedderChoice) -> tuple[Embeddings | None, str]:
+    from synthloom.curate.embedders import default_embedder
+    from synthloom.report.lexical import HashedNgramEmbeddings
+
+    if choice == "none":
+        return None, "no embedder: turned off with --embedder none"
+    if choice == "lexical":
+        lexical = HashedNgramEmbeddings()
+        return lexical, lexical.model_name
+    embedder, note = default_embedder()
+    if embedder is None:
+        lexical = HashedNgramEmbeddings()
+        return lexical, f"{note}; using {lexical.model_name}"
+    return embedder, note
+
+
+def run_curation(
+    run_dir: Path,
+    settings: CurateSpec,
+    spec: RunSpec,
+    *,
+    console: Console | None = None,
+) -> CurationResult:
+    """Curate a run folder with the judges and embedder its settings need."""
+    from synthloom.curate.embedders import default_embedder
+    from synthloom.curate.models import open_judges
+    from synthloom.curate.pipeline import curate_run
+
+    console = console or err
+    # Semantic dedup needs a semantic embedder: the lexical fallback would only
+    # repeat what MinHash already found.
+    embedder, note = default_embedder() if settings.dedup.semantic else (None, "turned off")
+    with open_judges(spec, settings, log_dir=Path(tempfile.gettempdir())) as judges:
+        result = asyncio.run(
+            curate_run(
+                run_dir,
+                settings,
+                judges=judges,
+                embedder=embedder,
+                embedder_note=note,
+                log=lambda message: console.print(f"[dim]{message}[/]"),
+            )
+        )
+    _print_curation(result, console)
+    return result
+
+
+def _print_curation(result: CurationResult, console: Console) -> None:
+    table = Table(title=f"curation → {result.path}")
+    for column in ("block", "stage", "seen", "kept", "rejected", "unjudged", "top reason"):
+        table.add_column(
+            column,
+            justify="right" if column in ("seen", "kept", "rejected", "unjudged") else "left",
+        )
+    for block in result.blocks:
+        top = max(block.reasons.items(), key=lambda kv: kv[1])[0] if block.reasons else ""
+        table.add_row(
+            block.name,
+            block.stage,
+            str(block.seen),
+            str(block.kept),
+            str(block.rejected),
+            str(block.unjudged),
+            top,
+        )
+    console.print(table)
+    c = result.counts
+    console.print(
+        f"[bold]{c['accepted']}[/] accepted, {c['rejected']} rejected, {c['failed']} failed "
+        f"(of which {result.curation['unjudged']} unjudged), {c['pending']} pending of "
+        f"{c['requested']} requested; judge tokens this pass: {result.usage.total_tokens:,}; "
+        f"{result.wall_s:.1f}s"
+    )
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+def curate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (holds run.json, samples.jsonl).")],
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML with curate settings (default: the run spec's `curate:`)."),
+    ] = None,
+    llm: Annotated[
+        bool, typer.Option(help="Run the LLM blocks (judge, faithfulness, labels).")
+    ] = True,
+) -> None:
+    """Filter, deduplicate and judge a run's samples into RUN_DIR/curated (re-runnable)."""
+    spec = _run_spec(run_dir)
+    settings = load_curate_spec(run_dir, config)
+    if not llm:
+        settings = settings.without_llm()
+    run_curation(run_dir, settings, spec, console=err)
+
+
+def _pricing(run_dir: Path, pricing: Path | None) -> Pricing | None:
+
+    if pricing is not None:
+        return load_pricing(pricing)
+    data = read_json(run_dir / RunDir.SPEC, "run spec copy").get("pricing")
+    if not data:
+        return None
+    try:
+        return Pricing.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{run_dir / RunDir.SPEC}: invalid pricing: {exc}") from None
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for report.json/html (default RUN_DIR/report).")
+    ] = None,
+    pricing: Annotated[
+        Path | None, typer.Option(help="YAML prices per model per 1M tokens.")
+    ] = None,
+    embedder: Annotated[
+        str, typer.Option(help="auto (knowledge embedder, else lexical) | lexical | none.")
+    ] = "auto",
+) -> None:
+    """Write a JSON report and a self-contained HTML page with plots for a run."""
+    from synthloom.report import write_report
+
+    choice = _choice(embedder)
+    model, note = _embedder(choice)
+    json_path, html_path, data = write_report(
+        run_dir,
+        out,
+        embedder=model,
+        embedder_label=_label(model, note),
+        pricing=_pricing(run_dir, pricing),
+    )
+    diversity = data["diversity"]
+    err.print(
+        f"{data['dataset']} samples: {diversity['samples']}; distinct-2 "
+        f"{diversity['distinct_2']}; self-BLEU {diversity['self_bleu']}; coverage "
+        f"{data['coverage']['covered']}/{data['coverage']['leaves']}; embedder: {note}"
+    )
+    err.print(f"wrote {json_path} and {html_path}")
+
+
+def _label(model: Embeddings | None, note: str) -> str | None:
+    """The embedder's name for the report (the fallback's own name when it stood in)."""
+    if model is None:
+        return None
+    name = getattr(model, "model_name", None)
+    return str(name) if "using " in note and name else note
+
+
+def _choice(value: str) -> EmbedderChoice:
+    if value == "auto":
+        return "auto"
+    if value == "lexical":
+        return "lexical"
+    if value == "none":
+        return "none"
+    raise SynthloomError(f"--embedder must be auto, lexical or none (got {value!r})")
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The first run folder (A).")],
+    run_b: Annotated[Path, typer.Argument(help="The second run folder (B).")],
+    out: Annotated[Path, typer.Option(help="Folder for compare.json/html.")] = Path("compare"),
+    pricing: Annotated[
+        Path | None, typer.Option(help="YAML prices per model per 1M tokens.")
+    ] = None,
+    embedder: Annotated[
+        str, typer.Option(help="auto (knowledge embedder, else lexical) | lexical | none.")
+    ] = "auto",
+) -> None:
+    """Put two runs' reports side by side (JSON, HTML and a table here)."""
+    from synthloom.report import write_comparison
+
+    model, note = _embedder(_choice(embedder))
+    prices = _pricing(run_a, pricing)
+    json_path, html_path, comparison = write_comparison(
+        run_a, run_b, out, embedder=model, embedder_label=_label(model, note), pricing=prices
+    )
+    table = Table(title=f"A: {run_a}   B: {run_b}")
+    for column in ("metric", "A", "B", "B − A"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in comparison["metrics"]:
+        table.add_row(
+            row["metric"],
+            _cell(row["a"]),
+            _cell(row["b"]),
+            "–" if row["delta"] is None else f"{row['delta']:+.3f}",
+        )
+    stdout.print(table)
+    err.print(f"embedder: {note}; wrote {json_path} and {html_path}")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)

@@ -1,0 +1,165 @@
+"""The `curate:` block of a run spec: which curation blocks run, and their thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from synthloom.spec import ModelSpec
+
+DedupText = Literal["dialogue", "user", "assistant", "first_user"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HeuristicsSpec(_Strict):
+    """Cheap per-sample checks: shape, length, repetition and refusal phrases."""
+
+    enabled: bool = True
+    min_turn_chars: int = Field(default=2, ge=1, description="Shorter turns are rejected.")
+    max_turn_chars: int = Field(default=6000, ge=1)
+    min_sample_words: int = Field(default=12, ge=0, description="Words over all turns.")
+    max_sample_words: int = Field(default=8000, ge=1)
+    min_rounds: int = Field(default=1, ge=1, description="Assistant turns a sample needs.")
+    repetition_ngram: int = Field(default=4, ge=2, le=12)
+    max_repeated_share: float = Field(
+        default=0.35,
+        gt=0.0,
+        le=1.0,
+        description="Largest share of a turn's words inside repeated word n-grams.",
+    )
+    repetition_min_words: int = Field(
+        default=30, ge=1, description="Turns shorter than this are not checked for loops."
+    )
+    refusals: bool = Field(default=True, description="Reject refusal and AI-disclaimer phrases.")
+    extra_phrases: list[str] = Field(
+        default_factory=list, description="More regular expressions (case-insensitive) to reject."
+    )
+
+
+class LanguageSpec(_Strict):
+    """Language identification per turn (py3langid; its model ships inside the wheel)."""
+
+    enabled: bool = True
+    expected: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    min_chars: int = Field(default=40, ge=1, description="Shorter turns are not classified.")
+    min_confidence: float = Field(
+        default=0.9, ge=0.0, le=1.0, description="Reject only predictions at least this sure."
+    )
+
+
+class LeakageSpec(_Strict):
+    """Verbatim copying of in-context demos or retrieved chunks (word n-gram overlap)."""
+
+    enabled: bool = True
+    ngram: int = Field(default=8, ge=3, le=32)
+    max_demo_overlap: float = Field(
+        default=0.3,
+        gt=0.0,
+        le=1.0,
+        description="Largest share of a demo's n-grams the sample may repeat verbatim.",
+    )
+    max_source_overlap: float = Field(
+        default=0.6,
+        gt=0.0,
+        le=1.0,
+        description="Largest share of an assistant turn's n-grams copied from one source chunk.",
+    )
+
+
+class DedupSpec(_Strict):
+    """Exact, near (MinHash-LSH) and semantic (embedding) duplicate removal."""
+
+    text: DedupText = Field(default="dialogue", description="What is compared.")
+    exact: bool = True
+    near: bool = True
+    ngram: int = Field(default=5, ge=1, le=16, description="Word shingle size for MinHash.")
+    threshold: float = Field(default=0.7, gt=0.0, lt=1.0, description="Jaccard similarity.")
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    workers: int = Field(default=0, ge=0, description="Processes for MinHash; 0: all cores.")
+    semantic: bool = Field(
+        default=True, description="Embedding dedup (skipped, with a note, without an embedder)."
+    )
+    semantic_threshold: float = Field(default=0.95, gt=0.0, le=1.0, description="Cosine.")
+
+
+class JudgeSpec(_Strict):
+    """LLM-as-judge: a rubric scored by the `judge` model, with a threshold."""
+
+    enabled: bool = True
+    min_score: float = Field(default=3.0, ge=1.0, le=5.0, description="Lowest kept overall score.")
+
+
+class FaithfulnessSpec(_Strict):
+    """Claims checked against the sample's retrieved sources by the judge model."""
+
+    enabled: bool = True
+    max_unsupported: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of claims that are unsupported or contradicted.",
+    )
+    max_contradicted: int = Field(default=0, ge=0, description="Contradicted claims allowed.")
+
+
+class LabelsSpec(_Strict):
+    """Relabel and tag each sample; with two or more judges, measure their agreement."""
+
+    enabled: bool = False
+    judges: dict[str, ModelSpec] = Field(
+        default_factory=dict,
+        description="Named judge models; empty means the run's `models.judge` alone.",
+    )
+    on_disagreement: Literal["flag", "reject"] = "flag"
+    on_topic_mismatch: Literal["flag", "reject"] = "flag"
+
+
+class CurateSpec(_Strict):
+    """Curation after generation; every block can be turned off."""
+
+    enabled: bool = True
+    heuristics: HeuristicsSpec = HeuristicsSpec()
+    language: LanguageSpec = LanguageSpec()
+    leakage: LeakageSpec = LeakageSpec()
+    dedup: DedupSpec = DedupSpec()
+    judge: JudgeSpec = JudgeSpec()
+    faithfulness: FaithfulnessSpec = FaithfulnessSpec()
+    labels: LabelsSpec = LabelsSpec()
+    on_unjudged: Literal["hold", "keep"] = Field(
+        default="hold",
+        description="A sample the judge could not score: hold it back (retried next run) "
+        "or keep it flagged.",
+    )
+    concurrency: int = Field(default=8, ge=1, le=1024, description="Judge calls in flight.")
+    max_reasks: int = Field(default=2, ge=0, le=10, description="Re-asks of invalid judge JSON.")
+    prompt_dir: Path | None = Field(
+        default=None, description="A folder overriding judge_rubric/faithfulness/labeler prompts."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> CurateSpec:
+        if self.heuristics.max_turn_chars < self.heuristics.min_turn_chars:
+            raise ValueError("heuristics.max_turn_chars must be >= min_turn_chars")
+        if self.heuristics.max_sample_words < self.heuristics.min_sample_words:
+            raise ValueError("heuristics.max_sample_words must be >= min_sample_words")
+        return self
+
+    @property
+    def uses_llm(self) -> bool:
+        """Whether any block calls a judge model."""
+        return self.judge.enabled or self.faithfulness.enabled or self.labels.enabled
+
+    def without_llm(self) -> CurateSpec:
+        """The same settings with every LLM block turned off."""
+        return self.model_copy(
+            update={
+                "judge": self.judge.model_copy(update={"enabled": False}),
+                "faithfulness": self.faithfulness.model_copy(update={"enabled": False}),
+                "labels": self.labels.model_copy(update={"enabled": False}),
+            }
+        )

@@ -1,0 +1,179 @@
+"""Exact and near-duplicate removal: normalised-text hashes, then MinHash-LSH.
+
+Near duplicates are found with datasketch's `MinHashLSH` over word shingles, so
+100k samples need one index pass, not 5·10⁹ comparisons. Samples are taken in
+generation order: each one is queried against the samples kept so far, its LSH
+candidates are verified by their estimated Jaccard similarity, and it is either
+dropped as a duplicate of the closest kept sample or inserted into the index.
+Signatures are computed in worker processes when the batch is large.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+from numpy.typing import NDArray
+
+from synthloom.curate.base import BatchFilter
+from synthloom.curate.config import DedupSpec
+from synthloom.curate.sample import Sample, words_of
+
+SEED = 1
+SCHEME = "affine32"
+# Below this many texts, worker processes cost more than they save.
+PARALLEL_MIN = 4000
+_ROLL = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling shingle hash
+
+Signatures = NDArray[np.uint32]
+
+
+def normalize(text: str) -> str:
+    """Lowercase words joined by single spaces: what 'exact duplicate' compares."""
+    return " ".join(words_of(text))
+
+
+def shingle_hashes(text: str, n: int) -> list[int]:
+    """Distinct 32-bit hashes of the text's word n-grams (rolling hash over word CRCs)."""
+    # CRC-32 is stable across processes (unlike `hash`), so workers agree.
+    crcs = map(zlib.crc32, map(str.encode, words_of(text)))
+    words = np.fromiter(crcs, dtype=np.uint64)
+    if words.size == 0:
+        return []
+    width = min(n, int(words.size))
+    count = int(words.size) - width + 1
+    acc = np.zeros(count, dtype=np.uint64)
+    for offset in range(width):
+        acc = acc * _ROLL + words[offset : offset + count]
+    folded = (acc >> np.uint64(32)) ^ (acc & np.uint64(0xFFFFFFFF))
+    hashes: list[int] = np.unique(folded).tolist()
+    return hashes
+
+
+def _identity(value: int) -> int:
+    # Shingles arrive already hashed; datasketch's affine32 scheme pre-mixes them.
+    return value
+
+
+def signatures(texts: Sequence[str], *, ngram: int, num_perm: int) -> Signatures:
+    """MinHash signatures (rows) of the texts, computed in this process."""
+    out = np.empty((len(texts), num_perm), dtype=np.uint32)
+    sketch = MinHash(num_perm=num_perm, seed=SEED, hashfunc=_identity, scheme=SCHEME)
+    for row, text in enumerate(texts):
+        sketch.clear()
+        sketch.update_batch(shingle_hashes(text, ngram))
+        out[row] = sketch.hashvalues
+    return out
+
+
+def _signatures_job(args: tuple[list[str], int, int]) -> Signatures:
+    texts, ngram, num_perm = args
+    return signatures(texts, ngram=ngram, num_perm=num_perm)
+
+
+def parallel_signatures(
+    texts: Sequence[str], *, ngram: int, num_perm: int, workers: int = 0
+) -> Signatures:
+    """Signatures computed by `workers` processes (0: one per core) for large batches."""
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(texts) < PARALLEL_MIN:
+        return signatures(texts, ngram=ngram, num_perm=num_perm)
+    size = -(-len(texts) // (workers * 4))
+    chunks = [(list(texts[i : i + size]), ngram, num_perm) for i in range(0, len(texts), size)]
+    # spawn: forking a process that runs server or event-loop threads is unsafe.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        parts = list(pool.map(_signatures_job, chunks))
+    return np.concatenate(parts) if parts else np.empty((0, num_perm), dtype=np.uint32)
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Sample `index` duplicates the kept sample `of` with this estimated similarity."""
+
+    index: int
+    of: int
+    similarity: float
+
+
+def near_duplicates(
+    texts: Sequence[str],
+    *,
+    threshold: float,
+    ngram: int = 5,
+    num_perm: int = 128,
+    workers: int = 0,
+) -> list[Duplicate]:
+    """Greedy MinHash-LSH dedup in order: the first of each group of near duplicates stays."""
+    sigs = parallel_signatures(texts, ngram=ngram, num_perm=num_perm, workers=workers)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    found: list[Duplicate] = []
+    for index in range(len(texts)):
+        sketch = LeanMinHash(seed=SEED, hashvalues=sigs[index], scheme=SCHEME)
+        best, best_sim = -1, 0.0
+        for key in lsh.query(sketch):
+            other = int(key)
+            sim = float(np.count_nonzero(sigs[index] == sigs[other])) / num_perm
+            if sim >= threshold and (sim > best_sim or (sim == best_sim and other < best)):
+                best, best_sim = other, sim
+        if best >= 0:
+            found.append(Duplicate(index, best, best_sim))
+        else:
+            lsh.insert(index, sketch, check_duplication=False)
+    return found
+
+
+class ExactDedup(BatchFilter):
+    """Drops samples whose normalised text equals an earlier sample's."""
+
+    name: ClassVar[str] = "exact_dedup"
+
+    def __init__(self, spec: DedupSpec) -> None:
+        self.spec = spec
+
+    def run(self, samples: Sequence[Sample]) -> dict[str, str]:
+        """Reasons for exact duplicates, by id."""
+        first: dict[str, str] = {}
+        dropped: dict[str, str] = {}
+        for sample in samples:
+            key = hashlib.sha256(normalize(sample.text(self.spec.text)).encode()).hexdigest()
+            if key in first:
+                dropped[sample.id] = f"duplicate: same {self.spec.text} text as {first[key]}"
+            else:
+                first[key] = sample.id
+        return dropped
+
+
+class NearDedup(BatchFilter):
+    """Drops near duplicates (MinHash-LSH over word shingles, Jaccard threshold)."""
+
+    name: ClassVar[str] = "near_dedup"
+
+    def __init__(self, spec: DedupSpec) -> None:
+        self.spec = spec
+
+    def run(self, samples: Sequence[Sample]) -> dict[str, str]:
+        """Reasons for near duplicates, by id."""
+        spec = self.spec
+        found = near_duplicates(
+            [s.text(spec.text) for s in samples],
+            threshold=spec.threshold,
+            ngram=spec.ngram,
+            num_perm=spec.num_perm,
+            workers=spec.workers,
+        )
+        return {
+            samples[d.index].id: (
+                f"near-duplicate: of {samples[d.of].id} (Jaccard≈{d.similarity:.2f} "
+                f">= {spec.threshold})"
+            )
+            for d in found
+        }

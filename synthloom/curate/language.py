@@ -1,0 +1,48 @@
+"""Wrong-language turns, found with py3langid (its model ships inside the wheel)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, ClassVar
+
+from synthloom.curate.base import KEEP, SampleFilter, Verdict, reject
+from synthloom.curate.config import LanguageSpec
+from synthloom.curate.sample import Sample
+
+
+@cache
+def _identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    # Normalised probabilities make `min_confidence` meaningful across text lengths.
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def identify(text: str) -> tuple[str, float]:
+    """ISO 639-1 code and probability of the text's language."""
+    lang, prob = _identifier().classify(text)
+    return str(lang), float(prob)
+
+
+class LanguageFilter(SampleFilter):
+    """Each turn long enough to classify must be in one of the expected languages."""
+
+    name: ClassVar[str] = "language"
+
+    def __init__(self, spec: LanguageSpec) -> None:
+        self.spec = spec
+        self.expected = {code.lower() for code in spec.expected}
+
+    def check(self, sample: Sample) -> Verdict:
+        """Reject a turn confidently identified as another language."""
+        for number, turn in enumerate(sample.turns, 1):
+            text = str(turn.get("content") or "")
+            if len(text.strip()) < self.spec.min_chars:
+                continue
+            lang, prob = identify(text)
+            if lang not in self.expected and prob >= self.spec.min_confidence:
+                return reject(
+                    f"language: {turn.get('role')} turn {number} is {lang!r} (p={prob:.2f}), "
+                    f"expected {'/'.join(sorted(self.expected))}"
+                )
+        return KEEP

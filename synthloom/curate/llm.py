@@ -1,0 +1,98 @@
+"""What the LLM-backed blocks share: outcomes, the judgement cache and error handling."""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from agents.llm import classify_error, describe_error
+from agents.structured import ModelOutputError
+from prompts import PromptTemplate
+from synthloom.curate.base import Block
+from synthloom.curate.cache import JudgementCache, fingerprint
+from synthloom.curate.sample import Sample
+from synthloom.errors import EndpointError
+from synthloom.records import Usage
+
+
+@dataclass
+class Outcome:
+    """One LLM block's verdict on one sample; `keep=None` means unjudged."""
+
+    keep: bool | None
+    reason: str | None = None
+    annotation: dict[str, Any] | None = None
+    usage: Usage = field(default_factory=Usage)
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Judged:
+    """A judgement from the model or the cache."""
+
+    result: dict[str, Any] | None
+    usage: Usage
+    cached: bool
+    error: str | None = None
+
+
+def prompt_fingerprint(prompt: PromptTemplate, output: type[BaseModel]) -> str:
+    """What, besides the model, decides a judgement: the template and the output schema."""
+    return fingerprint(prompt.source, json.dumps(output.model_json_schema(), sort_keys=True))
+
+
+class LLMBlock(Block):
+    """An async block that asks a judge model, through the cache."""
+
+    def __init__(self, cache: JudgementCache) -> None:
+        self.cache = cache
+
+    async def ask(
+        self,
+        sample: Sample,
+        judge: str,
+        prompt: str,
+        call: Callable[[], Awaitable[tuple[BaseModel, Usage]]],
+    ) -> Judged:
+        """The cached judgement, or a fresh one (cached on success).
+
+        An endpoint error that will not go away (401/403/404) raises `EndpointError`;
+        any other failure leaves the sample unjudged with the error as its reason.
+        """
+        key = JudgementCache.key(self.name, judge, prompt, sample.id, sample.content_hash)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return Judged(hit["result"], Usage(), cached=True)
+        try:
+            verdict, usage = await call()
+        except ModelOutputError as exc:
+            return Judged(None, exc.usage, cached=False, error=exc.reason)
+        except Exception as exc:  # noqa: BLE001 - classified: stop, or leave unjudged
+            if classify_error(exc) == "fatal":
+                raise EndpointError(f"judge {judge}: {describe_error(exc)}") from None
+            return Judged(None, Usage(), cached=False, error=f"unjudged: {describe_error(exc)}")
+        result = verdict.model_dump(mode="json")
+        self.cache.put(
+            key,
+            {
+                "block": self.name,
+                "id": sample.id,
+                "judge": judge,
+                "result": result,
+                "usage": usage.as_dict(),
+            },
+        )
+        return Judged(result, usage, cached=False)
+
+    @abstractmethod
+    async def judge(self, sample: Sample) -> Outcome:
+        """Keep, reject or leave the sample unjudged, with what it found."""
+
+    def summary(self) -> dict[str, Any] | None:
+        """Dataset-level results for `curation.json` (e.g. agreement); none by default."""
+        return None

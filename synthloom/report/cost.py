@@ -1,0 +1,113 @@
+"""Tokens and cost: cost only where prices are given, per model and per 1M tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synthloom.errors import SpecError
+from synthloom.records import Usage
+
+
+class ModelPrice(BaseModel):
+    """The price of one model, per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_1m: float = Field(ge=0.0, description="Price of 1M prompt tokens.")
+    output_per_1m: float = Field(ge=0.0, description="Price of 1M completion tokens.")
+
+    def cost(self, usage: Usage) -> float:
+        """The cost of this usage at this price."""
+        return (
+            usage.prompt_tokens * self.input_per_1m + usage.completion_tokens * self.output_per_1m
+        ) / 1e6
+
+
+class Pricing(BaseModel):
+    """`pricing:` in a spec, or a pricing file: model name → price, and the currency."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str = "USD"
+    models: dict[str, ModelPrice] = Field(default_factory=dict)
+
+
+def load_pricing(path: Path) -> Pricing:
+    """A YAML pricing file, or a `SpecError` naming it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Pricing.model_validate(data or {})
+    except FileNotFoundError:
+        raise SpecError(f"{path}: pricing file not found") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise SpecError(f"{path}: invalid pricing file: {exc}") from None
+
+
+def _blended(pricing: Pricing, models: Iterable[str]) -> tuple[ModelPrice | None, bool]:
+    """One price for usage summed over these models; exact only if they all cost the same."""
+    prices = [pricing.models.get(m) for m in set(models)]
+    if not prices or any(p is None for p in prices):
+        return None, False
+    known = [p for p in prices if p is not None]
+    if len({(p.input_per_1m, p.output_per_1m) for p in known}) == 1:
+        return known[0], True
+    return (
+        ModelPrice(
+            input_per_1m=sum(p.input_per_1m for p in known) / len(known),
+            output_per_1m=sum(p.output_per_1m for p in known) / len(known),
+        ),
+        False,
+    )
+
+
+def cost_summary(
+    *,
+    generation: Usage,
+    generation_models: Mapping[str, str],
+    judge_by_model: Mapping[str, Usage],
+    accepted: int,
+    pricing: Pricing | None,
+) -> dict[str, Any]:
+    """Tokens (always) and cost (when every model used has a price), total and per sample."""
+    judge = Usage()
+    for usage in judge_by_model.values():
+        judge += usage
+    total_tokens = generation.total_tokens + judge.total_tokens
+    result: dict[str, Any] = {
+        "tokens": {
+            "generation": generation.as_dict(),
+            "judge": judge.as_dict(),
+            "total": total_tokens,
+        },
+        "accepted": accepted,
+        "tokens_per_accepted": round(total_tokens / accepted, 1) if accepted else None,
+        "currency": pricing.currency if pricing else None,
+        "cost": None,
+        "cost_per_accepted": None,
+        "exact": None,
+        "note": "no pricing given: tokens only",
+    }
+    if pricing is None or not pricing.models:
+        return result
+    price, exact = _blended(pricing, generation_models.values())
+    judge_prices = {m: pricing.models.get(m) for m in judge_by_model}
+    missing = [m for m, p in judge_prices.items() if p is None]
+    if price is None or missing:
+        unpriced = sorted({*generation_models.values(), *missing} - set(pricing.models))
+        result["note"] = f"no price for {', '.join(unpriced)}: tokens only"
+        return result
+    cost = price.cost(generation) + sum(
+        p.cost(judge_by_model[m]) for m, p in judge_prices.items() if p is not None
+    )
+    result.update(
+        cost=round(cost, 6),
+        cost_per_accepted=round(cost / accepted, 6) if accepted else None,
+        exact=exact,
+        note="exact" if exact else "estimate: roles with different prices share one usage total",
+    )
+    return result
