@@ -22,7 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Generate grounded, diverse synthetic dialogue datasets with any OpenAI-compatible model.",
 )
-err = Console(stderr=True)
+# soft_wrap: messages name files and URLs, which must not be split when stderr is a pipe.
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 

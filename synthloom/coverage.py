@@ -25,7 +25,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 from typing import Any, Literal, Protocol
@@ -252,7 +252,7 @@ def reallocate(
         if a.index not in latest or a.attempt > latest[a.index].attempt:
             latest[a.index] = a
     return [
-        replace(a, attempt=a.attempt + 1)
+        Assignment(a.index, a.leaf, dict(a.cell), a.attempt + 1)
         for index, a in sorted(latest.items())
         if outcomes.get(a.key) in ("rejected", "failed") and a.attempt + 1 < max_attempts
     ]
@@ -277,6 +277,10 @@ def settle(
     return every
 
 
+COUNTS = ("planned", "accepted", "rejected", "failed", "pending", "given_up")
+_SLOT = {name: i for i, name in enumerate(COUNTS)}
+
+
 @dataclass
 class NodeCoverage:
     """Samples of one node (a leaf's own, or summed over an inner node's leaves)."""
@@ -287,11 +291,6 @@ class NodeCoverage:
     failed: int = 0
     pending: int = 0
     given_up: int = 0
-
-    def add(self, other: NodeCoverage) -> None:
-        """Sum another node's counts into this one."""
-        for name in ("planned", "accepted", "rejected", "failed", "pending", "given_up"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, int]:
         """The counts as stored on a tree node."""
@@ -326,17 +325,18 @@ class CoverageReport:
 
     def apply(self, tree: ConceptTree) -> None:
         """Store coverage on every node (`coverage` attribute, inner nodes summed)."""
-        totals: dict[str, NodeCoverage] = {}
-        for node in reversed(tree.nodes()):
-            own = totals.setdefault(node, NodeCoverage())
+        totals: dict[str, list[int]] = {}
+        for node in reversed(tree.nodes()):  # children before their parent
+            own = totals.setdefault(node, [0] * len(COUNTS))
             leaf = self.leaves.get(node)
             if leaf is not None:
-                own.add(leaf)
+                own[:] = [a + b for a, b in zip(own, leaf.__dict__.values(), strict=True)]
             parent = tree.parent(node)
             if parent is not None:
-                totals.setdefault(parent, NodeCoverage()).add(own)
+                up = totals.setdefault(parent, [0] * len(COUNTS))
+                up[:] = [a + b for a, b in zip(up, own, strict=True)]
         for node, counts in totals.items():
-            tree.graph.nodes[node]["coverage"] = counts.as_dict()
+            tree.graph.nodes[node]["coverage"] = dict(zip(COUNTS, counts, strict=True))
 
 
 def coverage_report(
@@ -346,32 +346,34 @@ def coverage_report(
     max_attempts: int = 3,
 ) -> CoverageReport:
     """Count planned slots and each attempt's outcome per leaf and per cell."""
-    leaves: dict[str, NodeCoverage] = {}
-    cells: dict[str, NodeCoverage] = {}
-    latest: dict[int, Assignment] = {}
+    leaves: dict[str, list[int]] = {}
+    cells: dict[str, list[int]] = {}
+    latest: dict[int, tuple[Assignment, str]] = {}
     for a in assignments:
-        for table, key in ((leaves, a.leaf), (cells, cell_key(a.cell))):
-            counts = table.setdefault(key, NodeCoverage())
-            if a.attempt == 0:
-                counts.planned += 1
-            outcome = outcomes.get(a.key)
-            if outcome is not None:
-                setattr(counts, outcome, getattr(counts, outcome) + 1)
-        if a.index not in latest or a.attempt > latest[a.index].attempt:
-            latest[a.index] = a
-    for a in latest.values():
+        key = cell_key(a.cell)
         outcome = outcomes.get(a.key)
-        for counts in (leaves[a.leaf], cells[cell_key(a.cell)]):
-            if outcome is None:
-                counts.pending += 1
-            elif outcome != "accepted" and a.attempt + 1 >= max_attempts:
-                counts.given_up += 1
-    return CoverageReport(leaves, cells)
+        for counts in (leaves.setdefault(a.leaf, [0] * 6), cells.setdefault(key, [0] * 6)):
+            if a.attempt == 0:
+                counts[0] += 1
+            if outcome is not None:
+                counts[_SLOT[outcome]] += 1
+        if a.index not in latest or a.attempt > latest[a.index][0].attempt:
+            latest[a.index] = (a, key)
+    for a, key in latest.values():
+        outcome = outcomes.get(a.key)
+        if outcome is None or (outcome != "accepted" and a.attempt + 1 >= max_attempts):
+            slot = _SLOT["pending" if outcome is None else "given_up"]
+            leaves[a.leaf][slot] += 1
+            cells[key][slot] += 1
+    return CoverageReport(
+        {k: NodeCoverage(*v) for k, v in leaves.items()},
+        {k: NodeCoverage(*v) for k, v in cells.items()},
+    )
 
 
 def cell_key(cell: Mapping[str, str]) -> str:
     """A stable text key for a cell (`{}` when there are no conditions)."""
-    return json.dumps(dict(sorted(cell.items())), ensure_ascii=False)
+    return json.dumps(cell, ensure_ascii=False, sort_keys=True)
 
 
 def coverage_from_records(

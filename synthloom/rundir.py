@@ -214,8 +214,10 @@ class RunDir:
 
 
 def reason_key(reason: str) -> str:
-    """Group reasons by their stable prefix (before details such as counts)."""
-    return reason.split(" (", 1)[0].split(":", 1)[0].strip() or "unknown"
+    """Group reasons by their stable prefix (before details such as counts or URLs)."""
+    if reason.startswith("HTTP "):
+        return " ".join(reason.split()[:2])  # "HTTP 400"
+    return reason.split(" (", 1)[0].split(": ", 1)[0].strip() or "unknown"
 
 
 def load_samples(run_dir: Path) -> Iterable[dict[str, Any]]:

@@ -82,6 +82,17 @@ async def open_checkpointer(
         yield saver
 
 
+async def _purge_finished_threads(saver: BaseCheckpointSaver[Any], done: set[str]) -> None:
+    """Drop checkpoints of samples already written (a kill between the two leaves them)."""
+    stale = {
+        str(item.config["configurable"]["thread_id"])
+        async for item in saver.alist(None)
+        if item.config["configurable"].get("thread_id") in done
+    }
+    for thread_id in stale:
+        await saver.adelete_thread(thread_id)
+
+
 class DatasetRun:
     """One execution of a spec against already-built chat models."""
 
@@ -117,10 +128,15 @@ class DatasetRun:
         counts, done = self.run_dir.tally({p.id for p in plans})
         todo = [p for p in plans if p.id not in done]
         live = _Live(counts=counts)
+        # The manifest exists before any sample does, so even a first run killed
+        # at once is recognised as this run on the next start.
+        self._write_manifest(live, "running")
         self.run_dir.open_writers()
         status = "interrupted"
         try:
             async with open_checkpointer(self.spec, self.run_dir) as saver:
+                if saver is not None:
+                    await _purge_finished_threads(saver, done)
                 graph = self.task.build_graph().compile(checkpointer=saver, name=self.spec.task)
                 await self._drive(graph, saver, todo, live)
             if live.stop_reason:

@@ -318,10 +318,21 @@ def parse_spec(text: str, source: str = "<spec>") -> RunSpec:
         raise SpecError(_format_errors(exc, source, root)) from None
 
 
+def _inherited(loc: list[int | str], all_locs: set[tuple[int | str, ...]]) -> bool:
+    """A role's error that only repeats the same error under `models.default`."""
+    if len(loc) > 2 and loc[0] == "models" and loc[1] != "default":
+        return ("models", "default", *loc[2:]) in all_locs
+    return False
+
+
 def _format_errors(exc: ValidationError, source: str, root: yaml.Node | None) -> str:
-    lines = [f"{source}: invalid spec ({exc.error_count()} problem(s))"]
-    for err in exc.errors():
-        loc = [part for part in err["loc"] if not _is_validator_tag(part)]
+    errors = [
+        (err, [part for part in err["loc"] if not _is_validator_tag(part)]) for err in exc.errors()
+    ]
+    all_locs = {tuple(loc) for _, loc in errors}
+    errors = [(err, loc) for err, loc in errors if not _inherited(loc, all_locs)]
+    lines = [f"{source}: invalid spec ({len(errors)} problem(s))"]
+    for err, loc in errors:
         field = ".".join(str(part) for part in loc) or "(top level)"
         line = _line_of(root, loc)
         where = f"{source}:{line}" if line else source

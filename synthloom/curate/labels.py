@@ -67,6 +67,7 @@ class LabelBlock(LLMBlock):
                 name,
                 self.prompt_ids[name],
                 partial(labeler.label, sample.messages, topics=self.topics),
+                model=labeler.name,
             )
             usage += judged.usage
             if judged.result is None:

@@ -58,6 +58,8 @@ class LLMBlock(Block):
         judge: str,
         prompt: str,
         call: Callable[[], Awaitable[tuple[BaseModel, Usage]]],
+        *,
+        model: str | None = None,
     ) -> Judged:
         """The cached judgement, or a fresh one (cached on success).
 
@@ -83,6 +85,7 @@ class LLMBlock(Block):
                 "block": self.name,
                 "id": sample.id,
                 "judge": judge,
+                "model": model or judge,
                 "result": result,
                 "usage": usage.as_dict(),
             },

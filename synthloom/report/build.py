@@ -217,7 +217,7 @@ def _judge_usage(run: RunData) -> dict[str, Usage]:
     by_model: dict[str, Usage] = {}
     if path.exists():
         for record in read_jsonl(path):
-            name = str(record.get("judge"))
+            name = str(record.get("model") or record.get("judge"))
             by_model[name] = by_model.get(name, Usage()) + Usage.of(record.get("usage"))
     return by_model
 

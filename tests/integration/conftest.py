@@ -155,7 +155,7 @@ def is_user_sim_request(body: dict[str, Any]) -> bool:
 
 
 def cli(
-    *args: str, cwd: Path, timeout: float = 60.0, env: dict[str, str] | None = None
+    *args: str, cwd: Path, timeout: float = 120.0, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the `synthloom` CLI entry point in a subprocess and capture its output."""
     return subprocess.run(

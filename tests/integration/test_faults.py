@@ -49,7 +49,7 @@ async def test_retry_after_on_429_is_honoured(server: ScriptedOpenAIServer, tmp_
     assert server.stats.requests == 3
     # The 429 came right after the first answer; the retry waited for Retry-After.
     waited = served[1] - served[0]
-    assert retry_after <= waited < retry_after + 2.0
+    assert retry_after <= waited < retry_after + 5.0
     assert assert_counts_consistent(output, requested=1)["accepted"] == 1
 
 
@@ -91,7 +91,8 @@ async def test_hung_request_times_out_and_is_retried(
     server: ScriptedOpenAIServer, tmp_path: Path
 ) -> None:
     timeout = 0.5
-    server.hang_next(seconds=4.0)
+    hang = 20.0  # the server stops (and wakes the hung handler) at teardown
+    server.hang_next(seconds=hang)
     output = tmp_path / "run"
     spec = make_spec(
         server.base_url, output, samples=3, concurrency=2, timeout=timeout, max_retries=2
@@ -108,8 +109,8 @@ async def test_hung_request_times_out_and_is_retried(
     # One request more than the calls that produced answers: the hung one, given up on.
     calls = read_manifest(output)["usage"]["calls"]
     assert server.stats.requests == calls + 1
-    # The client waited for its timeout, and did not wait for the 4 s hang to end.
-    assert timeout <= elapsed < 4.0
+    # The client waited for its timeout, and did not wait for the hang to end.
+    assert timeout <= elapsed < hang / 2
 
 
 async def test_malformed_json_within_reask_budget_is_reasked_with_feedback(
@@ -120,9 +121,7 @@ async def test_malformed_json_within_reask_budget_is_reasked_with_feedback(
     server.malformed_next(1, content=broken)
     server.malformed_next(1, content=wrong_shape)
     output = tmp_path / "run"
-    spec = make_spec(
-        server.base_url, output, samples=2, concurrency=1, rounds=(1, 1), max_reasks=2
-    )
+    spec = make_spec(server.base_url, output, samples=2, concurrency=1, rounds=(1, 1), max_reasks=2)
 
     result = await run_dataset(spec)
 
@@ -155,9 +154,7 @@ async def test_malformed_json_beyond_reask_budget_rejects_the_sample(
     max_reasks = 1
     server.malformed_next(max_reasks + 1)
     output = tmp_path / "run"
-    spec = make_spec(
-        server.base_url, output, samples=1, concurrency=1, max_reasks=max_reasks
-    )
+    spec = make_spec(server.base_url, output, samples=1, concurrency=1, max_reasks=max_reasks)
     (plan,) = plans_of(spec)
 
     result = await run_dataset(spec)
@@ -223,9 +220,7 @@ async def test_http_400_fails_one_sample_and_retry_failed_recovers_it(
     assert len(ids) == len(set(ids)) == 4
     assert set(ids) == plan_ids
     assert records[-1]["metadata"]["id"] == failed["id"]
-    # Only the retried sample's plan was sent to the endpoint.
+    # Only the retried sample was sent to the endpoint: its calls are all the requests.
+    assert server.stats.requests == records[-1]["metadata"]["usage"]["calls"] > 0
     topic = failed["plan"]["topic"]
-    assert server.stats.requests > 0
-    assert all(
-        topic in json.dumps(b["messages"]) for b in server.request_log
-    ), "retry-failed re-ran samples that had not failed"
+    assert all(topic in json.dumps(b["messages"]) for b in server.request_log)
