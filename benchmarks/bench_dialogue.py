@@ -442,6 +442,7 @@ def _plans(spec: RunSpec) -> list[Plan]:
 async def bench(args: argparse.Namespace, tmp: Path) -> Report:
     """Start the server, warm up, run both phases and build the report."""
     concurrency = args.concurrency or args.slots
+    load_before = os.getloadavg()[0]
     with ServerProcess(args.latency, args.slots) as server:
         if not args.no_warmup:
             await warm_up(server, tmp, args)
@@ -496,6 +497,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> Report:
             "warmup": not args.no_warmup,
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
+            # Other processes on the machine skew wall time (and CPU time a little).
+            "loadavg_1m_before": round(load_before, 2),
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
         },
         synthloom=s_phase,
         bare=bare,
@@ -533,6 +537,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A SIGTERM unwinds normally, so the server process is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="synthloom-bench-") as tmpdir:
         # One event loop for everything, as the CLI does (see run_synthloom).
         report = asyncio.run(bench(args, Path(tmpdir)))
@@ -550,7 +556,8 @@ def print_report(r: Report) -> None:
     print(
         f"\nsynthloom dialogue benchmark: {c['dialogues']} dialogues x {c['rounds']} rounds, "
         f"latency {c['latency_s']} s, {c['slots']} slots, concurrency {c['concurrency']}, "
-        f"checkpointer {c['checkpointer']}, python {c['python']}, {c['cpus']} cpus"
+        f"checkpointer {c['checkpointer']}, python {c['python']}, {c['cpus']} cpus, "
+        f"load average {c['loadavg_1m_before']} -> {c['loadavg_1m_after']}"
     )
     print(
         f"dialogues: accepted {s['accepted']}, rejected {s['rejected']}, failed {s['failed']}, "

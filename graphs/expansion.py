@@ -8,7 +8,7 @@ asks the expander for each one's children, grounded in retrieved snippets when a
 retriever is given; `add_children` screens the proposals (duplicates and
 near-duplicates of siblings and ancestors, over-generic and off-topic names) and
 adds the rest. The tree given in the context is never changed: the state holds
-only what the expansion added, so every step's checkpoint is small and an
+only what the expansion added (checkpoints do not repeat the starting tree), and an
 interrupted expansion resumes at the batch it was in. `grown_tree` applies a
 result to the tree.
 """
@@ -85,7 +85,7 @@ class Failure(TypedDict):
     calls: int
 
 
-def _merge(left: dict[str, str] | None, right: dict[str, str] | None) -> dict[str, str]:
+def _merge_status(left: dict[str, str] | None, right: dict[str, str] | None) -> dict[str, str]:
     return {**(left or {}), **(right or {})}
 
 
@@ -100,7 +100,7 @@ class ExpansionState(TypedDict, total=False):
 
     base: str
     added: Annotated[list[NodeRow], operator.add]
-    status: Annotated[dict[str, str], _merge]
+    status: Annotated[dict[str, str], _merge_status]
     frontier: list[str]
     allowance: int
     proposals: list[Proposal]
@@ -143,7 +143,8 @@ class ExpansionContext:
     expander: Expander = field(init=False, repr=False)
     screener: Screener = field(init=False, repr=False)
     base: str = field(init=False)
-    _base_order: list[str] = field(init=False, repr=False)
+    _base_leaves: list[str] = field(init=False, repr=False)
+    _added: _AddedIndex = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Derived once per run: the role, the screen (with its embedding cache), and
@@ -154,7 +155,8 @@ class ExpansionContext:
         object.__setattr__(self, "expander", expander)
         object.__setattr__(self, "screener", Screener(self.settings.rules(), self.embeddings))
         object.__setattr__(self, "base", self.tree.fingerprint())
-        object.__setattr__(self, "_base_order", self.tree.nodes())
+        object.__setattr__(self, "_base_leaves", self.tree.leaves())
+        object.__setattr__(self, "_added", _AddedIndex())
 
 
 def _check_base(state: ExpansionState, ctx: ExpansionContext) -> None:
@@ -164,17 +166,34 @@ def _check_base(state: ExpansionState, ctx: ExpansionContext) -> None:
         )
 
 
+class _AddedIndex:
+    """The added rows by id and by parent, extended as the rows grow (they only append)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, NodeRow] = {}
+        self.kids: dict[str, list[str]] = {}
+        self.order: list[str] = []
+
+    def sync(self, added: Sequence[NodeRow]) -> None:
+        known = len(self.order)
+        if known > len(added) or (known and added[known - 1]["id"] != self.order[-1]):
+            # Not a continuation of what was indexed (another thread): index afresh.
+            self.rows, self.kids, self.order, known = {}, {}, [], 0
+        for row in added[known:]:
+            self.rows[row["id"]] = row
+            self.kids.setdefault(row["parent"], []).append(row["id"])
+            self.order.append(row["id"])
+
+
 class _View:
     """The context's tree plus the rows added so far, read-only."""
 
     def __init__(self, ctx: ExpansionContext, state: ExpansionState) -> None:
         _check_base(state, ctx)
-        added = state.get("added", [])
+        ctx._added.sync(state.get("added", []))
         self.tree = ctx.tree
-        self.rows = {row["id"]: row for row in added}
-        self.kids: dict[str, list[str]] = {}
-        for row in added:
-            self.kids.setdefault(row["parent"], []).append(row["id"])
+        self.rows = ctx._added.rows
+        self.kids = ctx._added.kids
         self._paths: dict[str, list[str]] = {}
 
     def __len__(self) -> int:
@@ -186,7 +205,7 @@ class _View:
 
     def description(self, node: str) -> str:
         row = self.rows.get(node)
-        return row["description"] if row else self.tree.node(node).description
+        return row["description"] if row else self.tree.description(node)
 
     def depth(self, node: str) -> int:
         row = self.rows.get(node)
@@ -225,18 +244,17 @@ def select_frontier(state: ExpansionState, runtime: Runtime[ExpansionContext]) -
     if calls_left <= 0:
         return {"frontier": [], "stop_reason": "max_calls"}
     done = state.get("status", {})
-    graph = ctx.tree.graph
     parents = {row["parent"] for row in added}
+    nodes = ctx.tree.graph.nodes
+    # Starting-tree leaves a previous expansion marked "expanded" (all children
+    # rejected) stay leaves; "failed" ones are tried again.
     base = [
-        n
-        for n in ctx._base_order
-        if graph.out_degree(n) == 0
-        and graph.nodes[n].get("status") != "expanded"
-        and graph.nodes[n]["depth"] < spec.max_depth
+        (nodes[n]["depth"], n) for n in ctx._base_leaves if nodes[n].get("status") != "expanded"
     ]
+    grown = [(row["depth"], row["id"]) for row in added]
     candidates = [
         (depth, n)
-        for depth, n in [*((graph.nodes[n]["depth"], n) for n in base), *_row_keys(added)]
+        for depth, n in [*base, *grown]
         if depth < spec.max_depth and n not in done and n not in parents
     ]
     if not candidates:
@@ -252,10 +270,6 @@ def select_frontier(state: ExpansionState, runtime: Runtime[ExpansionContext]) -
     )
     frontier = [n for _, n in candidates[:size]]
     return {"frontier": frontier, "allowance": min(per_node, calls_left), "stop_reason": None}
-
-
-def _row_keys(rows: Sequence[NodeRow]) -> list[tuple[int, str]]:
-    return [(row["depth"], row["id"]) for row in rows]
 
 
 async def propose_children(

@@ -1,4 +1,8 @@
-"""The `synthloom` command: init, validate, run, export, prompts."""
+"""The `synthloom` command and its sub-commands.
+
+init, validate, run, refine, export and prompts live here; the sub-apps
+(ingest, demos, kb, tree, curate, report, compare) registered from their own modules.
+"""
 
 from __future__ import annotations
 
@@ -189,6 +193,26 @@ def prompts(
         template = load_prompt(prompt_name)
         out.rule(f"{prompt_name} — variables: {', '.join(template.variables)}")
         out.print(template.sample_render(), markup=False, highlight=False)
+
+
+def _register_subcommands() -> None:
+    # Each family lives in its own module; registering here keeps one entry point.
+    from synthloom.cli_curate import compare, curate, report
+    from synthloom.cli_knowledge import demos_app, ingest, kb_app
+    from synthloom.cli_tree import tree_app
+
+    app.command(help="Ingest files and folders into a knowledge base (re-running is a no-op).")(
+        ingest
+    )
+    app.add_typer(demos_app, name="demos")
+    app.add_typer(kb_app, name="kb")
+    app.add_typer(tree_app, name="tree")
+    app.command()(curate)
+    app.command()(report)
+    app.command()(compare)
+
+
+_register_subcommands()
 
 
 def main() -> None:

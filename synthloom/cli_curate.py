@@ -17,7 +17,7 @@ from rich.table import Table
 from synthloom.curate.config import CurateSpec
 from synthloom.curate.pipeline import CurationResult
 from synthloom.curate.rundata import read_json
-from synthloom.errors import SpecError, SynthloomError
+from synthloom.errors import RunDirError, SpecError, SynthloomError
 from synthloom.report.cost import Pricing, load_pricing
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec
@@ -30,7 +30,7 @@ EmbedderChoice = Literal["auto", "lexical", "none"]
 
 def _run_spec(run_dir: Path) -> RunSpec:
     if not run_dir.is_dir():
-        raise SynthloomError(f"{run_dir}: no such run folder")
+        raise RunDirError(f"{run_dir}: no such run folder")
     path = run_dir / RunDir.SPEC
     data = read_json(path, "run spec copy")
     data = {k: v for k, v in data.items() if k not in ("curate", "pricing")}

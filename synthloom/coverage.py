@@ -347,10 +347,10 @@ def coverage_report(
 ) -> CoverageReport:
     """Count planned slots and each attempt's outcome per leaf and per cell."""
     leaves: dict[str, list[int]] = {}
-    cells: dict[str, list[int]] = {}
-    latest: dict[int, tuple[Assignment, str]] = {}
+    cells: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    latest: dict[int, tuple[Assignment, tuple[tuple[str, str], ...]]] = {}
     for a in assignments:
-        key = cell_key(a.cell)
+        key = tuple(sorted(a.cell.items()))
         outcome = outcomes.get(a.key)
         for counts in (leaves.setdefault(a.leaf, [0] * 6), cells.setdefault(key, [0] * 6)):
             if a.attempt == 0:
@@ -367,7 +367,7 @@ def coverage_report(
             cells[key][slot] += 1
     return CoverageReport(
         {k: NodeCoverage(*v) for k, v in leaves.items()},
-        {k: NodeCoverage(*v) for k, v in cells.items()},
+        {cell_key(dict(k)): NodeCoverage(*v) for k, v in cells.items()},
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,96 +22,32 @@ from pydantic import (
     model_validator,
 )
 
+from knowledge.concepts_spec import ConceptsSpec
+from knowledge.spec import KnowledgeSpec
+from synthloom.curate.config import CurateSpec
 from synthloom.errors import SpecError
+from synthloom.modelspec import (
+    EMBEDDED_MODEL,
+    ROLES,
+    EmbeddedServerSpec,
+    ModelSpec,
+    ModelsSpec,
+)
 
-EMBEDDED_MODEL = "smollm2-135m"
+__all__ = [
+    "EMBEDDED_MODEL",
+    "ROLES",
+    "EmbeddedServerSpec",
+    "ModelSpec",
+    "ModelsSpec",
+    "RunSpec",
+    "load_spec",
+    "parse_spec",
+]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EmbeddedServerSpec(_Strict):
-    """Settings of the llama.cpp server synthloom starts for `provider: embedded`."""
-
-    threads: int = Field(default=0, ge=0, description="CPU threads; 0 means all cores.")
-    parallel: int = Field(default=4, ge=1, le=64, description="Requests decoded at once.")
-    context: int = Field(default=2048, ge=256, description="Context tokens per parallel slot.")
-
-
-class ModelSpec(_Strict):
-    """One model role's endpoint and sampling settings."""
-
-    provider: Literal["embedded", "openai"] = Field(
-        default="embedded",
-        description="`embedded`: a small local model synthloom serves itself; "
-        "`openai`: any OpenAI-compatible endpoint at `base_url`.",
-    )
-    base_url: str | None = Field(
-        default=None, description="e.g. http://localhost:8000/v1 (vLLM), none for api.openai.com."
-    )
-    model: str = EMBEDDED_MODEL
-    api_key_env: str | None = Field(
-        default=None, description="Name of the environment variable holding the API key."
-    )
-    temperature: float = Field(default=0.8, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    max_tokens: int = Field(default=256, ge=1, le=131072)
-    timeout: float = Field(default=60.0, gt=0.0, description="Seconds per request.")
-    max_retries: int = Field(
-        default=4, ge=0, le=20, description="Retries of transient errors (429, 5xx, timeouts)."
-    )
-    requests_per_second: float | None = Field(default=None, gt=0.0)
-    embedded: EmbeddedServerSpec = EmbeddedServerSpec()
-
-    @model_validator(mode="after")
-    def _check_endpoint(self) -> ModelSpec:
-        if self.provider == "openai" and self.base_url is None and self.api_key_env is None:
-            raise ValueError(
-                "provider 'openai' needs `base_url` (a local server) or `api_key_env` "
-                "(the hosted API)"
-            )
-        return self
-
-    def api_key(self) -> str:
-        """The API key from the named environment variable (servers without auth get a dummy)."""
-        if self.api_key_env is None:
-            return "synthloom-no-key"
-        value = os.environ.get(self.api_key_env)
-        if not value:
-            raise SpecError(
-                f"models: environment variable {self.api_key_env} (api_key_env) is not set"
-            )
-        return value
-
-
-ROLES = ("user_simulator", "assistant", "judge")
-
-
-class ModelsSpec(_Strict):
-    """Per-role models; each role inherits `default` and overrides what it names."""
-
-    default: ModelSpec = ModelSpec()
-    user_simulator: ModelSpec = ModelSpec()
-    assistant: ModelSpec = ModelSpec()
-    judge: ModelSpec = ModelSpec()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _inherit_default(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        default = data.get("default") or {}
-        if not isinstance(default, dict):
-            return data
-        merged: dict[str, Any] = {"default": default}
-        for key, value in data.items():
-            if key == "default":
-                continue
-            merged[key] = {**default, **value} if isinstance(value, dict) else value
-        for role in ROLES:
-            merged.setdefault(role, dict(default))
-        return merged
 
 
 class WeightedValue(_Strict):
@@ -247,7 +182,18 @@ class RunSpec(_Strict):
     task: Literal["dialogue", "cot"] = "dialogue"
     samples: int = Field(ge=1, le=10_000_000)
     seed: int = 0
-    topics: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    topics: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Flat topics; or a concept tree under `concepts`."
+    )
+    concepts: ConceptsSpec | None = Field(
+        default=None, description="A concept tree whose leaves the samples cover evenly."
+    )
+    knowledge: KnowledgeSpec | None = Field(
+        default=None, description="A knowledge base grounding the samples (retrieval, demos)."
+    )
+    curate: CurateSpec | None = Field(
+        default=None, description="Curation run after generation (filters, dedup, judges)."
+    )
     conditions: dict[str, ConditionValues] = Field(default_factory=dict)
     dialogue: DialogueSpec = DialogueSpec()
     cot: CotSpec = CotSpec()
@@ -262,6 +208,8 @@ class RunSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_conditions(self) -> RunSpec:
+        if not self.topics and self.concepts is None:
+            raise ValueError("give `topics` (a list) or `concepts` (a concept tree)")
         for name, values in self.conditions.items():
             if not values:
                 raise ValueError(f"condition {name!r} has no values")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from synthloom.spec import ModelSpec
+from synthloom.modelspec import ModelSpec
 
 DedupText = Literal["dialogue", "user", "assistant", "first_user"]
 
@@ -77,7 +77,7 @@ class DedupSpec(_Strict):
     text: DedupText = Field(default="dialogue", description="What is compared.")
     exact: bool = True
     near: bool = True
-    ngram: int = Field(default=5, ge=1, le=16, description="Word shingle size for MinHash.")
+    ngram: int = Field(default=3, ge=1, le=16, description="Word shingle size for MinHash.")
     threshold: float = Field(default=0.7, gt=0.0, lt=1.0, description="Jaccard similarity.")
     num_perm: int = Field(default=128, ge=16, le=1024)
     workers: int = Field(default=0, ge=0, description="Processes for MinHash; 0: all cores.")

@@ -86,6 +86,10 @@ def _num(value: Any) -> str:
     return str(value)
 
 
+def _words(value: Any) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
 def _pct(value: Any) -> str:
     return "–" if value is None else f"{value:.0%}"
 
@@ -122,7 +126,7 @@ def report_cards(report: dict[str, Any]) -> list[dict[str, str]]:
         (
             "cost.tokens_per_accepted",
             "tokens per accepted sample",
-            _num(cost.get("tokens_per_accepted")),
+            _tokens(cost),
         ),
     ]
     if cost.get("cost_per_accepted") is not None:
@@ -134,6 +138,11 @@ def report_cards(report: dict[str, Any]) -> list[dict[str, str]]:
             )
         )
     return [{"key": k, "label": label, "value": v} for k, label, v in cards]
+
+
+def _tokens(cost: dict[str, Any]) -> str:
+    value = cost.get("tokens_per_accepted")
+    return "–" if value is None else f"{value:,.0f}"
 
 
 def report_figures(report: dict[str, Any]) -> list[Figure]:
@@ -238,8 +247,8 @@ def report_figures(report: dict[str, Any]) -> list[Figure]:
         grouped_figure(
             "lengths",
             "Turn lengths",
-            f"Words per turn. Median user turn {_num(lengths['user_words']['median'])} words, "
-            f"median assistant turn {_num(lengths['assistant_words']['median'])} words.",
+            f"Words per turn. Median user turn {_words(lengths['user_words']['median'])} words, "
+            f"median assistant turn {_words(lengths['assistant_words']['median'])} words.",
             bins,
             [
                 ("user", [lengths["user_words"]["histogram"][b] for b in bins]),

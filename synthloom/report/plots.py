@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure as MplFigure
 PALETTE = ("#3b6ea5", "#e08a2e", "#5a9e6f", "#c0504d", "#8064a2", "#4bacc6")
 WIDTH, HEIGHT = 6.4, 3.4
 LABEL_CHARS = 38
+WRAP_CHARS = 18
 
 Value = int | float
 
@@ -106,11 +108,9 @@ def bar_figure(
         ax.set_xlim(0, (max(numbers, default=0) or 1) * 1.18)
     else:
         bars = ax.bar(range(len(values)), numbers, color=colors)
+        tilt = len(values) > 4 and max((len(label) for label in labels), default=0) > 6
         ax.set_xticks(
-            range(len(values)),
-            labels,
-            rotation=20 if len(values) > 4 else 0,
-            ha="right" if len(values) > 4 else "center",
+            range(len(values)), labels, rotation=20 if tilt else 0, ha="right" if tilt else "center"
         )
         ax.set_ylabel(ylabel, fontsize=8)
         top = max(numbers, default=0) or 1
@@ -139,7 +139,8 @@ def grouped_figure(
         _label_bars(ax, bars, numbers)
         flat.extend((f"{name} · {c}", v) for c, v in zip(categories, numbers, strict=True))
         top = max(top, *numbers) if numbers else top
-    ax.set_xticks(range(len(categories)), [_short(c) for c in categories], fontsize=8)
+    wrapped = [textwrap.fill(_short(c), WRAP_CHARS) for c in categories]
+    ax.set_xticks(range(len(categories)), wrapped, fontsize=7 if len(categories) > 3 else 8)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.set_ylim(0, (top or 1) * 1.2)
     ax.legend(fontsize=7, frameon=False)

@@ -1,0 +1,1 @@
+"""Knowledge: sources, chunking, retrieval, embeddings and the concept tree."""

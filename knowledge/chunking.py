@@ -1,0 +1,103 @@
+"""Chunking that follows headings, then paragraphs, then sentences.
+
+A document is first cut at its Markdown headings; each section is then packed into
+chunks of at most `size` characters, breaking at paragraph ends before sentence
+ends before line ends, with `overlap` characters carried into the next chunk. Each
+chunk starts with its breadcrumb (title > heading > subheading), which is what
+makes a short chunk findable and tells a prompt where a fact comes from. Its id is
+a hash of that text, so the same content always gets the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+
+from langchain_text_splitters import (
+    ExperimentalMarkdownSyntaxTextSplitter,
+    RecursiveCharacterTextSplitter,
+)
+
+from knowledge.loaders import Document, Part
+
+BREADCRUMB_SEPARATOR = " > "
+# Paragraph, sentence, line, clause, word: the first that fits wins.
+_SEPARATORS = ["\n\n", ". ", "? ", "! ", "\n", "; ", ", ", " ", ""]
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk ready to embed: content-hash id, text and Chroma metadata."""
+
+    id: str
+    text: str
+    metadata: dict[str, str | int]
+
+
+def chunk_id(text: str) -> str:
+    """The content hash that makes re-ingesting idempotent."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@cache
+def _packer(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        chunk_size=size, chunk_overlap=overlap, separators=_SEPARATORS, keep_separator="end"
+    )
+
+
+def _sections(part: Part) -> list[tuple[list[str], str]]:
+    """(heading path, body) pairs of one part."""
+    if not part.markdown:
+        return [([], part.text)]
+    splitter = ExperimentalMarkdownSyntaxTextSplitter(strip_headers=True)
+    sections = []
+    for piece in splitter.split_text(part.text):
+        headings = [
+            str(value)
+            for key, value in sorted(piece.metadata.items())
+            if key.startswith("Header ") and value
+        ]
+        sections.append((headings, piece.page_content))
+    return sections
+
+
+def _breadcrumb(title: str, headings: list[str]) -> str:
+    trail = [title] if title else []
+    for heading in headings:
+        if heading.casefold() != (trail[-1].casefold() if trail else ""):
+            trail.append(heading)
+    return BREADCRUMB_SEPARATOR.join(trail)
+
+
+def chunk_document(document: Document, *, size: int, overlap: int) -> list[ChunkDraft]:
+    """All chunks of a document in reading order, duplicates (same text) dropped."""
+    packer = _packer(size, overlap)
+    drafts: list[ChunkDraft] = []
+    seen: set[str] = set()
+    for part in document.parts:
+        for headings, body in _sections(part):
+            crumb = _breadcrumb(document.title, headings)
+            section = BREADCRUMB_SEPARATOR.join(headings)
+            for piece in packer.split_text(body):
+                if not piece.strip():
+                    continue
+                text = f"{crumb}\n{piece.strip()}" if crumb else piece.strip()
+                cid = chunk_id(text)
+                if cid in seen:
+                    continue
+                seen.add(cid)
+                metadata: dict[str, str | int] = {
+                    "source": document.source,
+                    "title": document.title,
+                    "section": section,
+                    "position": len(drafts),
+                    "kind": document.kind,
+                }
+                if part.page is not None:
+                    metadata["page"] = part.page
+                if part.row is not None:
+                    metadata["row"] = part.row
+                drafts.append(ChunkDraft(id=cid, text=text, metadata=metadata))
+    return drafts

@@ -1,0 +1,127 @@
+"""The `concepts:` block of a run spec: which tree a dataset covers and how to grow it.
+
+```yaml
+concepts:
+  seeds: [Hypertension, Type 2 diabetes, Asthma]   # or: tree: concepts.json
+  root: Chronic disease care
+  expand: {max_depth: 3, children_per_node: 8, max_nodes: 400}
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from knowledge.concepts import ConceptTree
+from knowledge.concepts_import import import_tree
+from knowledge.concepts_screen import ScreenRules
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExpandSpec(_Strict):
+    """Budgets and rules of a breadth-first expansion of the tree."""
+
+    max_depth: int = Field(
+        default=3, ge=1, le=16, description="Grow nodes down to this depth (the root is 0)."
+    )
+    children_per_node: int = Field(
+        default=8, ge=1, le=64, description="Children asked for, and kept at most, per node."
+    )
+    max_nodes: int = Field(
+        default=2000, ge=1, le=2_000_000, description="Stop when the tree has this many nodes."
+    )
+    max_calls: int = Field(
+        default=1000, ge=1, description="Model calls allowed in all, re-asks included."
+    )
+    max_reasks: int = Field(
+        default=2, ge=0, le=10, description="Re-asks of an answer that does not parse, per node."
+    )
+    batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=4096,
+        description="Nodes expanded per checkpointed step (at least 1/16 of the tree).",
+    )
+    concurrency: int = Field(default=8, ge=1, le=1024, description="Model calls in flight.")
+    overlap_threshold: float = Field(
+        default=0.75,
+        gt=0.0,
+        le=1.0,
+        description="Word overlap (Jaccard) at which a child is a near-duplicate.",
+    )
+    similarity_threshold: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="Embedding cosine at which a child is a near-duplicate (with embeddings).",
+    )
+    min_relevance: float = Field(
+        default=0.15,
+        ge=-1.0,
+        le=1.0,
+        description="Embedding cosine to its parent's path below which a child is off-topic.",
+    )
+    exclude: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Out-of-scope terms: a child naming one is off-topic."
+    )
+    instructions: str | None = Field(
+        default=None, description="Extra guidance for the expander (audience, scope, style)."
+    )
+
+    def rules(self) -> ScreenRules:
+        """The screen's thresholds."""
+        return ScreenRules(
+            similarity_threshold=self.similarity_threshold,
+            overlap_threshold=self.overlap_threshold,
+            min_relevance=self.min_relevance,
+            exclude=tuple(self.exclude),
+        )
+
+
+class ConceptsSpec(_Strict):
+    """The concept tree of a run: a tree file, or seed topics, optionally grown further."""
+
+    tree: Path | None = Field(
+        default=None,
+        description="A saved tree or an importable file (.json node-link/outline, .yaml, .obo).",
+    )
+    seeds: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Seed topics, the children of `root`."
+    )
+    root: str = Field(
+        default="Topics",
+        min_length=1,
+        description="Name of the root above the seeds (or above a multi-rooted import).",
+    )
+    max_depth: int | None = Field(
+        default=None, ge=0, description="Cut an imported tree below this depth."
+    )
+    expand: ExpandSpec | None = Field(
+        default=None, description="Grow the tree with the model before planning."
+    )
+    output: Path | None = Field(
+        default=None,
+        description="Where the (grown) tree is saved; default: concepts.json in the run folder.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ConceptsSpec:
+        if (self.tree is None) == (not self.seeds):
+            raise ValueError("give either `tree` (a file) or `seeds` (a list of topics)")
+        if len({s.strip().casefold() for s in self.seeds}) != len(self.seeds):
+            raise ValueError("`seeds` lists a topic twice")
+        return self
+
+    def base_tree(self) -> ConceptTree:
+        """The tree this block names: its file imported (and cut), or the root and seeds."""
+        if self.tree is None:
+            return ConceptTree.from_seeds(self.seeds, root=self.root)
+        # Only an explicit `root` wraps a multi-rooted file; otherwise that is an error.
+        root = self.root if "root" in self.model_fields_set else None
+        return import_tree(self.tree, root=root, max_depth=self.max_depth)

@@ -1,0 +1,202 @@
+"""Ingest: files → chunks → vectors → Chroma, idempotent and safe to interrupt.
+
+Chunk ids are content hashes and Chroma is asked first which ids it already has,
+so re-ingesting unchanged files embeds and writes nothing, and an ingest killed at
+any point is finished by running it again: each write is one Chroma batch of
+complete chunks (text, vector, metadata together). Files that cannot be used are
+named in the summary with their reason and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chromadb.api.models.Collection import Collection
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from knowledge.chunking import ChunkDraft, chunk_document
+from knowledge.embeddings import as_array
+from knowledge.loaders import SkipFile, load_document, unsupported_reason
+from knowledge.store import KnowledgeStore
+
+# Chunks embedded and written per Chroma call: small enough for a smooth progress
+# bar and little lost work on a kill, large enough to keep the embedder busy.
+WRITE_BATCH = 128
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A source that was not ingested, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class IngestSummary:
+    """What an ingest did, for the CLI's summary and for tests."""
+
+    files: int = 0
+    chunks: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    total: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def source_key(path: Path) -> str:
+    """How a file is named in metadata: relative to the working directory when inside it."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def discover(sources: Sequence[Path]) -> tuple[list[Path], list[Skipped]]:
+    """The files named or contained in `sources` (hidden ones left out), in a stable order."""
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+    seen: set[Path] = set()
+    for source in sources:
+        if source.is_dir():
+            found = sorted(
+                p
+                for p in source.rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(source).parts)
+            )
+        elif source.exists() or source.is_symlink():
+            found = [source]
+        else:
+            skipped.append(Skipped(str(source), "no such file or directory"))
+            continue
+        for path in found:
+            key = path.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            reason = unsupported_reason(path)
+            if reason is None:
+                files.append(path)
+            else:
+                skipped.append(Skipped(source_key(path), reason))
+    return files, skipped
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _existing(collection: Collection, ids: Sequence[str], batch: int) -> dict[str, Any]:
+    """Metadata of the ids Chroma already holds."""
+    found: dict[str, Any] = {}
+    for group in _batches(list(ids), batch):
+        result = collection.get(ids=list(group), include=["metadatas"])
+        found.update(zip(result["ids"], result["metadatas"] or [], strict=True))
+    return found
+
+
+def _progress(console: Console | None) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=console is None,
+        transient=False,
+    )
+
+
+def ingest(
+    store: KnowledgeStore,
+    sources: Sequence[Path],
+    *,
+    console: Console | None = None,
+    on_write: Callable[[int], None] | None = None,
+    write_batch: int = WRITE_BATCH,
+) -> IngestSummary:
+    """Ingest files and folders into the store's knowledge collection.
+
+    `on_write` is called with the running count of chunks written after each batch.
+    """
+    started = time.monotonic()
+    collection = store.knowledge
+    spec = store.spec
+    batch = store.max_batch()
+    files, skipped = discover(sources)
+    summary = IngestSummary(skipped=skipped)
+    plans: list[tuple[str, list[ChunkDraft]]] = []
+    with _progress(console) as progress:
+        scan = progress.add_task("reading", total=len(files))
+        for path in files:
+            source = source_key(path)
+            try:
+                document = load_document(path, source)
+            except SkipFile as exc:
+                summary.skipped.append(Skipped(source, exc.reason))
+            else:
+                drafts = chunk_document(document, size=spec.chunk_size, overlap=spec.chunk_overlap)
+                plans.append((source, drafts))
+            progress.advance(scan)
+        drafts = _unique(d for _, ds in plans for d in ds)
+        existing = _existing(collection, [d.id for d in drafts], batch)
+        todo = [d for d in drafts if d.id not in existing]
+        moved = [d for d in drafts if d.id in existing and existing[d.id] != d.metadata]
+        summary.files = len(plans)
+        summary.chunks = len(drafts)
+        summary.unchanged = len(drafts) - len(todo) - len(moved)
+        write = progress.add_task("embedding", total=len(todo))
+        for group in _batches(todo, min(write_batch, batch)):
+            vectors = as_array(store.embeddings, [d.text for d in group])
+            collection.upsert(
+                ids=[d.id for d in group],
+                embeddings=vectors,
+                documents=[d.text for d in group],
+                metadatas=[d.metadata for d in group],
+            )
+            summary.added += len(group)
+            progress.advance(write, len(group))
+            if on_write is not None:
+                on_write(summary.added)
+        for group in _batches(moved, batch):
+            # Same text under a new path or position: fix the metadata, keep the vector.
+            collection.update(ids=[d.id for d in group], metadatas=[d.metadata for d in group])
+            summary.updated += len(group)
+    keep = {d.id for d in drafts}
+    for source, _ in plans:
+        held = collection.get(where={"source": source}, include=[])["ids"]
+        stale = [i for i in held if i not in keep]
+        for group in _batches(stale, batch):
+            collection.delete(ids=list(group))
+        summary.removed += len(stale)
+    summary.total = collection.count()
+    summary.wall_s = time.monotonic() - started
+    return summary
+
+
+def _unique(drafts: Iterator[ChunkDraft]) -> list[ChunkDraft]:
+    """First occurrence of each id (the same passage in two files is stored once)."""
+    seen: dict[str, ChunkDraft] = {}
+    for draft in drafts:
+        seen.setdefault(draft.id, draft)
+    return list(seen.values())

@@ -1,0 +1,1 @@
+"""Tests of curation blocks, judges, the report and their commands."""

@@ -1,0 +1,51 @@
+"""A curated run folder of the example spec, built by hand, for report tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agents.judge import build_judges
+from synthloom.curate.config import CurateSpec
+from synthloom.curate.pipeline import Judges, curate_run
+from synthloom.records import Plan, Turn
+from tests.curate.conftest import build_run, dialogue, small_spec
+from tests.curate.fakes import ScriptedJudgeModel, claims_json, labels_json, rubric_json
+
+SOURCES = ["A fever above five days needs review.", "Measure blood pressure at rest."]
+
+
+def _turns(plan: Plan) -> list[Turn] | None:
+    if plan.index == 4:
+        return dialogue(("Help?", "As an AI language model I cannot help."), system=None)
+    return None
+
+
+def _meta(plan: Plan) -> dict[str, Any]:
+    return {"sources": SOURCES} if plan.index % 3 == 0 else {}
+
+
+def _reply(prompt: str, _: object) -> str:
+    if "Rubric" in prompt:
+        return rubric_json(2 if "question (5)." in prompt else 3 + len(prompt) % 3)
+    if "Sources:" in prompt:
+        if "question (3)." in prompt:
+            return claims_json("supported", "unsupported", "unsupported")
+        return claims_json("supported", "supported", "supported", "unsupported")
+    topic = next(t for t in small_spec().topics if t in prompt)
+    return labels_json(topic, "medium")
+
+
+async def curated_run(path: Path, samples: int = 12) -> Path:
+    """Generate (by hand) and curate a run of the example spec into `path`."""
+    build_run(
+        path,
+        small_spec(samples=samples),
+        turns_for=_turns,
+        extra_meta=_meta,
+        gen_rejects=[(samples - 1, "rejected", "user simulator gave malformed JSON 3 times: x")],
+    )
+    rubric, faithfulness, labeler = build_judges(ScriptedJudgeModel(_reply), max_reasks=1)
+    judges = Judges(rubric=rubric, faithfulness=faithfulness, labelers={"judge": labeler})
+    await curate_run(path, CurateSpec(labels={"enabled": True}), judges=judges)
+    return path

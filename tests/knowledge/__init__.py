@@ -1,0 +1,1 @@
+"""Tests of the knowledge base: loaders, chunking, embeddings, retrieval, demos."""

@@ -1,0 +1,132 @@
+"""Grounded dialogues end to end: retrieved text reaches the prompts, ids reach the records.
+
+These run once the knowledge base is wired into the dialogue graph and the run spec
+(`DialogueContext.knowledge`, `RunSpec.knowledge`); until then they are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphs.dialogue import DialogueContext, build_dialogue_graph
+from knowledge.grounding import KnowledgeBase
+from synthloom.records import Plan
+from synthloom.spec import RunSpec, parse_spec
+from tests.knowledge.conftest import EXAMPLE_DEMOS, EXAMPLE_KNOWLEDGE, spec_for
+
+pytestmark = pytest.mark.skipif(
+    "knowledge" not in getattr(DialogueContext, "__dataclass_fields__", {})
+    or "knowledge" not in RunSpec.model_fields,
+    reason="the knowledge base is not wired into the dialogue graph and run spec yet",
+)
+
+TOPIC = "When a fever in a child needs a doctor"
+PLAN = Plan(id="p-fever", index=0, topic=TOPIC, conditions={"persona": "a parent"}, rounds=1)
+
+
+async def test_retrieved_text_and_demos_reach_the_prompts(example_kb: Path) -> None:
+    from tests.unit.fakes import make_context, user_json
+
+    extraction = json.dumps({"warning_sign": [{"value": "a stiff neck", "source": "S1"}]})
+    context, user_model, assistant_model = make_context(
+        [user_json("My son is 3 and has had 39C since yesterday. When should I worry?")],
+        [extraction, "Watch for a stiff neck, a rash that does not fade, or breathing trouble."],
+    )
+    spec = spec_for(example_kb, top_k=3, demos_k=2, conditions={"warning_sign": "a red flag"})
+    with KnowledgeBase(spec, model=context.assistant.model) as base:
+        context = DialogueContext(user=context.user, assistant=context.assistant, knowledge=base)
+        graph = build_dialogue_graph().compile()
+        out: dict[str, Any] = await graph.ainvoke({"plan": PLAN.model_dump()}, context=context)
+        stored = base.retriever.get(out["grounding"]["sources"])
+    assert out["outcome"] == "completed"
+    grounding = out["grounding"]
+    assert grounding["knowledge_conditions"] == {"warning_sign": "a stiff neck"}
+    assert out["plan"]["conditions"] == {"persona": "a parent", "warning_sign": "a stiff neck"}
+    # Every source id is a real chunk, and its text is in the assistant's system prompt.
+    assert [c.id for c in stored] == grounding["sources"] and len(stored) == 3
+    system = str(assistant_model.prompts[1][0].content)
+    assert all(chunk.text in system for chunk in stored)
+    assert all(d["messages"][-1]["content"] in system for d in grounding["demos"])
+    assert "warning sign: a stiff neck" in system
+    # The simulated person sees the drawn condition and the demos' way of writing.
+    person = str(user_model.prompts[0][0].content)
+    assert "warning sign: a stiff neck" in person
+    assert grounding["demos"][0]["messages"][0]["content"] in person
+
+
+TOPIC_SOURCES = {
+    "Managing type 2 diabetes after diagnosis": {"type-2-diabetes.md", "faq-diabetes.csv"},
+    "Understanding high blood pressure readings": {
+        "high-blood-pressure.txt",
+        "home-blood-pressure-monitoring.pdf",
+        "faq-fever-and-blood-pressure.jsonl",
+    },
+    "When a fever in a child needs a doctor": {
+        "fever-in-children.html",
+        "faq-fever-and-blood-pressure.jsonl",
+    },
+}
+SPEC = """\
+task: dialogue
+samples: 4
+seed: 3
+output: {output}
+concurrency: 2
+topics:
+  - Managing type 2 diabetes after diagnosis
+  - Understanding high blood pressure readings
+  - When a fever in a child needs a doctor
+conditions:
+  persona: [a worried adult, a parent asking about their child]
+dialogue:
+  rounds: {{min: 1, max: 2}}
+models:
+  default:
+    provider: openai
+    base_url: {base_url}
+    model: scripted-model
+    max_tokens: 200
+    timeout: 5
+knowledge:
+  path: {kb}
+  sources: [{sources}]
+  demos: [{demos}]
+  top_k: 3
+  demos_k: 2
+"""
+
+
+@pytest.mark.integration
+async def test_run_records_carry_sources_that_round_trip(example_kb: Path, tmp_path: Path) -> None:
+    from tests.integration.conftest import read_jsonl, run_dataset
+    from tests.support.openai_server import ScriptedOpenAIServer
+
+    output = tmp_path / "run"
+    with ScriptedOpenAIServer() as server:
+        text = SPEC.format(
+            output=json.dumps(str(output)),
+            base_url=json.dumps(server.base_url),
+            kb=json.dumps(str(example_kb)),
+            sources=json.dumps(str(EXAMPLE_KNOWLEDGE)),
+            demos=json.dumps(str(EXAMPLE_DEMOS)),
+        )
+        result = await run_dataset(parse_spec(text, source="grounded.yaml"))
+        bodies = [json.dumps(b["messages"]) for b in server.request_log]
+    assert result.status == "completed" and result.counts.accepted == 4
+    records = read_jsonl(output / "samples.jsonl")
+    with KnowledgeBase(spec_for(example_kb)) as base:
+        for record in records:
+            meta = record["metadata"]
+            chunks = base.retriever.get(meta["sources"])
+            assert meta["sources"] and [c.id for c in chunks] == meta["sources"]
+            assert len(meta["demos"]) == 2
+            # The chunks were in the assistant's prompt on the wire...
+            assert any(all(json.dumps(c.text)[1:-1] in b for c in chunks) for b in bodies)
+            # ...and the most relevant one is about the sample's topic.
+            assert Path(chunks[0].source).name in TOPIC_SOURCES[meta["topic"]]
+            # The training record itself holds no reference snippets or demos.
+            assert "Reference information" not in record["messages"][0]["content"]
