@@ -10,6 +10,7 @@ tokens spent so the caller can reject the sample with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import TypeVar
 
 import openai
@@ -41,6 +42,7 @@ def text_of(message: BaseMessage) -> str:
     return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
 
 
+@cache
 def response_format(schema: type[BaseModel]) -> dict[str, object]:
     """The OpenAI `response_format` for a pydantic schema (non-strict json_schema)."""
     return {
@@ -77,7 +79,10 @@ async def ask_structured(
     who: str,
 ) -> tuple[T, Usage]:
     """One validated `schema` instance from `model`, re-asking up to `max_reasks` times."""
-    bound = model.bind(response_format=response_format(schema))
+    # Sent as a plain body field: bound as `response_format`, langchain-openai routes the
+    # call through the beta `parse()` helper, which re-validates the request and answer
+    # and costs more client CPU than the call itself; we validate with pydantic anyway.
+    bound = model.bind(extra_body={"response_format": response_format(schema)})
     history = list(messages)
     usage = Usage()
     problem = ""
@@ -94,6 +99,8 @@ async def ask_structured(
                 return schema.model_validate_json(text_of(answer)), usage
             except ValidationError as exc:
                 problem = _first_error(exc)
+            if answer.response_metadata.get("finish_reason") == "length":
+                problem = "the answer was cut off at max_tokens; write a shorter answer"
         history = [
             *history,
             AIMessage(text_of(answer)),

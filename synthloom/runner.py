@@ -79,6 +79,10 @@ async def open_checkpointer(
         yield None
         return
     async with AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints_path)) as saver:
+        # WAL with synchronous=NORMAL: a commit survives a killed process (what resume
+        # needs) without an fsync per graph step; only a power cut can lose the last few.
+        await saver.setup()
+        await saver.conn.execute("PRAGMA synchronous=NORMAL")
         yield saver
 
 
@@ -134,7 +138,9 @@ class DatasetRun:
         self.run_dir.open_writers()
         status = "interrupted"
         try:
-            async with open_checkpointer(self.spec, self.run_dir) as saver:
+            # The knowledge base (if any) is ingested, then held open (one writer) till the end.
+            grounded = self.task.grounded(self.console, progress=self.show_progress)
+            async with grounded, open_checkpointer(self.spec, self.run_dir) as saver:
                 if saver is not None:
                     await _purge_finished_threads(saver, done)
                 graph = self.task.build_graph().compile(checkpointer=saver, name=self.spec.task)

@@ -19,6 +19,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -182,11 +184,14 @@ class RunSpec(_Strict):
     task: Literal["dialogue", "cot"] = "dialogue"
     samples: int = Field(ge=1, le=10_000_000)
     seed: int = 0
-    topics: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list, description="Flat topics; or a concept tree under `concepts`."
-    )
+    # `concepts` comes before `topics` so the topics check can see it.
     concepts: ConceptsSpec | None = Field(
         default=None, description="A concept tree whose leaves the samples cover evenly."
+    )
+    topics: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        validate_default=True,
+        description="Flat topics; or a concept tree under `concepts`.",
     )
     knowledge: KnowledgeSpec | None = Field(
         default=None, description="A knowledge base grounding the samples (retrieval, demos)."
@@ -206,10 +211,16 @@ class RunSpec(_Strict):
         default="sqlite", description="Checkpoint every dialogue step so a killed run resumes."
     )
 
+    @field_validator("topics")
+    @classmethod
+    def _topics_or_concepts(cls, topics: list[str], info: ValidationInfo) -> list[str]:
+        # A `concepts` block that failed validation is absent from info.data: say nothing.
+        if not topics and "concepts" in info.data and info.data["concepts"] is None:
+            raise ValueError("required field is missing (a list of topics, or a `concepts` tree)")
+        return topics
+
     @model_validator(mode="after")
     def _check_conditions(self) -> RunSpec:
-        if not self.topics and self.concepts is None:
-            raise ValueError("give `topics` (a list) or `concepts` (a concept tree)")
         for name, values in self.conditions.items():
             if not values:
                 raise ValueError(f"condition {name!r} has no values")
@@ -217,6 +228,12 @@ class RunSpec(_Strict):
                 raise ValueError(f"condition name {name!r} must be a plain identifier")
             if not all(math.isfinite(v.weight) for v in values):
                 raise ValueError(f"condition {name!r} has a non-finite weight")
+        drawn = set(self.knowledge.conditions) if self.knowledge is not None else set()
+        if both := sorted(drawn & self.conditions.keys()):
+            raise ValueError(
+                f"condition {both[0]!r} is under both `conditions` and `knowledge.conditions`; "
+                "a value comes from the lists or from the knowledge base, not both"
+            )
         return self
 
     def plan_fingerprint(self) -> str:
@@ -284,7 +301,7 @@ def _format_errors(exc: ValidationError, source: str, root: yaml.Node | None) ->
         field = ".".join(str(part) for part in loc) or "(top level)"
         line = _line_of(root, loc)
         where = f"{source}:{line}" if line else source
-        message = err["msg"]
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         elif err["type"] == "missing":

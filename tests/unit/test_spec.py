@@ -61,7 +61,7 @@ conditions:
             ["<t>:6", "models.assistant.temperature"],
         ),
         (MINIMAL + "colour: blue\n", ["<t>:4", "colour: unknown field"]),
-        ("samples: 3\n", ["give `topics` (a list) or `concepts` (a concept tree)"]),
+        ("samples: 3\n", ["topics: required field is missing (a list of topics, or a `concepts`"]),
         (
             MINIMAL + "dialogue:\n  rounds: {min: 4, max: 2}\n",
             ["dialogue.rounds", "max (2) must be >= min (4)"],
