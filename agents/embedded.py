@@ -189,6 +189,10 @@ def _serve(args: argparse.Namespace) -> None:
     # Exit when asked to, or when the run that started us is gone (e.g. kill -9).
     while not stopping and os.getppid() == args.parent:
         time.sleep(0.5)
+    if not stopping:
+        # Orphaned: llama.cpp's shutdown can wait on requests from the dead parent
+        # that never complete; nothing here needs flushing, so leave at once.
+        os._exit(0)
     del server
 
 

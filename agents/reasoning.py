@@ -15,9 +15,21 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
 from agents.llm import model_name
+from agents.roles import demo_dialogues, reference_passages
 from agents.structured import ask_structured
 from prompts import PromptTemplate, load_prompt
-from synthloom.records import Plan, Usage
+from synthloom.records import Grounded, Plan, Usage
+
+
+def demo_exchanges(grounding: Grounded | None) -> list[dict[str, str]]:
+    """Each demo as its first question and final answer: a model of format and depth."""
+    exchanges = []
+    for dialogue in demo_dialogues(grounding):
+        asked = [t["content"] for t in dialogue if t["role"] == "user"]
+        answered = [t["content"] for t in dialogue if t["role"] == "assistant"]
+        if asked and answered:
+            exchanges.append({"question": asked[0], "answer": answered[-1]})
+    return exchanges
 
 
 class Question(BaseModel):
@@ -59,9 +71,13 @@ class QuestionWriter:
     prompt: PromptTemplate
     max_reasks: int = 2
 
-    async def write(self, plan: Plan, *, feedback: str | None) -> tuple[Question, Usage]:
+    async def write(
+        self, plan: Plan, *, feedback: str | None, grounding: Grounded | None = None
+    ) -> tuple[Question, Usage]:
         """A question for the plan (or a harder variant of its parent question)."""
         text = self.prompt.render(
+            knowledge=reference_passages(grounding),
+            demos=[d["question"] for d in demo_exchanges(grounding)],
             topic=plan.topic,
             conditions=plan.conditions,
             avoid=list(plan.avoid),
@@ -95,11 +111,17 @@ class Reasoner:
         return model_name(self.model)
 
     async def next_step(
-        self, question: str, steps: Sequence[str], *, feedback: str | None
+        self,
+        question: str,
+        steps: Sequence[str],
+        *,
+        feedback: str | None,
+        grounding: Grounded | None = None,
     ) -> tuple[ReasoningStep, Usage]:
         """The next reasoning step given the ones before it."""
         text = self.step_prompt.render(
             system_prompt=self.system_prompt,
+            knowledge=reference_passages(grounding),
             question=question,
             steps=list(steps),
             min_steps=self.min_steps,
@@ -113,10 +135,16 @@ class Reasoner:
             who="reasoner",
         )
 
-    async def answer(self, question: str, steps: Sequence[str]) -> tuple[FinalAnswer, Usage]:
+    async def answer(
+        self, question: str, steps: Sequence[str], *, grounding: Grounded | None = None
+    ) -> tuple[FinalAnswer, Usage]:
         """The final answer that the finished steps support."""
         text = self.answer_prompt.render(
-            system_prompt=self.system_prompt, question=question, steps=list(steps)
+            system_prompt=self.system_prompt,
+            knowledge=reference_passages(grounding),
+            demos=demo_exchanges(grounding),
+            question=question,
+            steps=list(steps),
         )
         return await ask_structured(
             self.model,

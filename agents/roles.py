@@ -26,7 +26,7 @@ from agents.structured import (
     text_of,
 )
 from prompts import PromptTemplate, load_prompt
-from synthloom.records import Plan, Turn, Usage
+from synthloom.records import Grounded, Plan, Turn, Usage
 
 __all__ = [
     "Assistant",
@@ -46,6 +46,46 @@ __all__ = [
 
 
 USER_MESSAGE_MAX_CHARS = 400
+
+
+def reference_passages(grounding: Grounded | None) -> list[dict[str, str]]:
+    """Retrieved snippets as prompt variables: the text and where it comes from."""
+    if grounding is None:
+        return []
+    return [
+        {
+            "text": str(c["text"]),
+            "title": " — ".join(str(x) for x in (c.get("title"), c.get("section")) if x),
+        }
+        for c in grounding["knowledge"]
+    ]
+
+
+def demo_dialogues(grounding: Grounded | None) -> list[list[dict[str, str]]]:
+    """The chosen demos' turns (user and assistant) as prompt variables."""
+    if grounding is None:
+        return []
+    return [
+        [{"role": str(m["role"]), "content": str(m["content"])} for m in d["messages"]]
+        for d in grounding["demos"]
+    ]
+
+
+def demo_openings(grounding: Grounded | None) -> list[list[str]]:
+    """What the person wrote in each demo: how real people ask, for the user simulator."""
+    return [
+        [t["content"] for t in dialogue if t["role"] == "user"]
+        for dialogue in demo_dialogues(grounding)
+    ]
+
+
+def subjects_of(grounding: Grounded | None) -> list[str]:
+    """Headings of the retrieved snippets: what a person might ask about, not the facts."""
+    seen: list[str] = []
+    for passage in reference_passages(grounding):
+        if passage["title"] and passage["title"] not in seen:
+            seen.append(passage["title"])
+    return seen
 
 
 class UserReply(BaseModel):
@@ -76,12 +116,20 @@ class UserSimulator:
         return model_name(self.model)
 
     async def next_turn(
-        self, plan: Plan, turns: Sequence[Turn], *, can_end: bool, feedback: str | None
+        self,
+        plan: Plan,
+        turns: Sequence[Turn],
+        *,
+        can_end: bool,
+        feedback: str | None,
+        grounding: Grounded | None = None,
     ) -> tuple[UserReply, Usage]:
         """Ask for the person's next message as JSON, re-asking on malformed output."""
         text = self.prompt.render(
             topic=plan.topic,
             conditions=plan.conditions,
+            demos=demo_openings(grounding),
+            subjects=subjects_of(grounding),
             transcript=[dict(t) for t in turns],
             can_end=can_end,
             avoid=list(plan.avoid),
@@ -132,24 +180,37 @@ class Assistant:
         """The served model's name."""
         return model_name(self.model)
 
-    def system_message(self, plan: Plan, feedback: str | None = None) -> str:
-        """The full system prompt for this plan (stable across the dialogue's turns)."""
+    def system_message(
+        self, plan: Plan, feedback: str | None = None, grounding: Grounded | None = None
+    ) -> str:
+        """The full system prompt for this plan (stable across the dialogue's turns).
+
+        Without `grounding` it is the system prompt a training record keeps: the
+        reference snippets and demos scaffold generation, they are not the task.
+        """
         return self.prompt.render(
             system_prompt=self.system_prompt,
+            knowledge=reference_passages(grounding),
+            demos=demo_dialogues(grounding),
             topic=plan.topic,
             conditions=plan.conditions,
             feedback=feedback,
         )
 
     async def reply(
-        self, plan: Plan, turns: Sequence[Turn], *, feedback: str | None
+        self,
+        plan: Plan,
+        turns: Sequence[Turn],
+        *,
+        feedback: str | None,
+        grounding: Grounded | None = None,
     ) -> AssistantReply:
         """The assistant's next message, with its usage and whether max_tokens cut it off."""
         history: list[BaseMessage] = [
             HumanMessage(t["content"]) if t["role"] == "user" else AIMessage(t["content"])
             for t in turns
         ]
-        messages = [SystemMessage(self.system_message(plan, feedback)), *history]
+        messages = [SystemMessage(self.system_message(plan, feedback, grounding)), *history]
         if self.reason_first:
             thought, usage = await ask_structured(
                 self.model, messages, ThoughtfulAnswer, max_reasks=self.max_reasks, who="assistant"

@@ -1,9 +1,13 @@
 """The chain-of-thought graph: question → steps (one per iteration) → answer → check.
 
-    START → write_question → reason_step → check_step ─┬→ reason_step (next / retry)
-                                                       └→ state_answer → verify ─┬→ finish
-                                                                                 └→ retry_reasoning
+    START → ground → write_question → reason_step → check_step ─┬→ reason_step (next / retry)
+                                                                └→ state_answer → verify ─┬→ finish
+                                                                     retry_reasoning ←────┘
     retry_reasoning → reason_step (at most once)
+
+`ground` retrieves the plan's knowledge snippets, demos and knowledge-drawn
+conditions once (when the run has a knowledge base): the question is built on the
+snippets, the reasoning and answer keep to them, and the demos show format and depth.
 
 A step that repeats an earlier one is regenerated with feedback under a budget;
 a reasoner that never declares itself ready hits the step budget; a verifier
@@ -22,7 +26,9 @@ from typing_extensions import TypedDict
 from agents.reasoning import QuestionWriter, Reasoner, Verifier
 from agents.structured import ModelOutputError
 from graphs.checks import question_problem, step_problem
-from synthloom.records import Plan, UsageDict, add_usage
+from knowledge.extraction import ConditionExtractionError
+from knowledge.grounding import KnowledgeBase, ground_plan
+from synthloom.records import Grounded, Plan, UsageDict, add_usage
 
 Outcome = Literal["running", "completed", "rejected"]
 MAX_REASONING_RETRIES = 1
@@ -38,6 +44,7 @@ class CotState(TypedDict, total=False):
     """A CoT sample as it is built; `steps` is replaced whole, never mutated."""
 
     plan: dict[str, Any]
+    grounding: Grounded
     question: str
     steps: list[str]
     candidate: str | None
@@ -56,6 +63,7 @@ class CotOutput(TypedDict, total=False):
     """What a finished run of the graph reports."""
 
     plan: dict[str, Any]
+    grounding: Grounded
     question: str
     steps: list[str]
     answer: str | None
@@ -68,7 +76,7 @@ class CotOutput(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class CotContext:
-    """Run-scoped dependencies: the three roles and the budgets."""
+    """Run-scoped dependencies: the three roles, the knowledge base and the budgets."""
 
     writer: QuestionWriter
     reasoner: Reasoner
@@ -76,17 +84,36 @@ class CotContext:
     min_steps: int = 1
     max_steps: int = 6
     max_step_retries: int = 2
+    knowledge: KnowledgeBase | None = None
 
 
 def _rejected(exc: ModelOutputError) -> dict[str, Any]:
     return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
 
 
+async def ground(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
+    """Retrieve the plan's knowledge and demos; merge knowledge-drawn conditions into it."""
+    base = runtime.context.knowledge
+    if base is None:
+        return {}
+    try:
+        plan, found = await ground_plan(base, Plan.model_validate(state["plan"]))
+    except ConditionExtractionError as exc:
+        return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
+    return {
+        "plan": plan.model_dump(),
+        "grounding": found.as_state(),
+        "usage": found.usage.as_dict(),
+    }
+
+
 async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
     """Write the question for the plan's concept and conditions (again, after feedback)."""
     try:
         written, usage = await runtime.context.writer.write(
-            Plan.model_validate(state["plan"]), feedback=state.get("feedback")
+            Plan.model_validate(state["plan"]),
+            feedback=state.get("feedback"),
+            grounding=state.get("grounding"),
         )
     except ModelOutputError as exc:
         return _rejected(exc)
@@ -106,7 +133,10 @@ async def reason_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str
     """Ask for the next step, given every step so far."""
     try:
         step, usage = await runtime.context.reasoner.next_step(
-            state["question"], state.get("steps", []), feedback=state.get("feedback")
+            state["question"],
+            state.get("steps", []),
+            feedback=state.get("feedback"),
+            grounding=state.get("grounding"),
         )
     except ModelOutputError as exc:
         return _rejected(exc)
@@ -147,7 +177,9 @@ def check_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
 async def state_answer(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
     """State the final answer the steps lead to."""
     try:
-        answer, usage = await runtime.context.reasoner.answer(state["question"], state["steps"])
+        answer, usage = await runtime.context.reasoner.answer(
+            state["question"], state["steps"], grounding=state.get("grounding")
+        )
     except ModelOutputError as exc:
         return _rejected(exc)
     return {"answer": answer.answer.strip(), "usage": usage.as_dict()}
@@ -191,6 +223,11 @@ def finish(state: CotState) -> dict[str, Any]:
     return {"outcome": "completed"}
 
 
+def route_after_ground(state: CotState) -> Literal["write_question", "__end__"]:
+    """A sample whose knowledge could not be prepared stops; otherwise write the question."""
+    return "__end__" if state.get("outcome") == "rejected" else "write_question"
+
+
 def route_after_question(
     state: CotState,
 ) -> Literal["write_question", "reason_step", "__end__"]:
@@ -232,6 +269,7 @@ def build_cot_graph() -> StateGraph[CotState, CotContext, CotInput, Any]:
     builder = StateGraph(
         CotState, context_schema=CotContext, input_schema=CotInput, output_schema=CotOutput
     )
+    builder.add_node("ground", ground)
     builder.add_node("write_question", write_question)
     builder.add_node("reason_step", reason_step)
     builder.add_node("check_step", check_step)
@@ -239,7 +277,8 @@ def build_cot_graph() -> StateGraph[CotState, CotContext, CotInput, Any]:
     builder.add_node("verify", verify)
     builder.add_node("retry_reasoning", retry_reasoning)
     builder.add_node("finish", finish)
-    builder.add_edge(START, "write_question")
+    builder.add_edge(START, "ground")
+    builder.add_conditional_edges("ground", route_after_ground)
     builder.add_conditional_edges("write_question", route_after_question)
     builder.add_conditional_edges("reason_step", route_after_reason)
     builder.add_conditional_edges("check_step", route_after_check)

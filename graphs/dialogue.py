@@ -1,8 +1,11 @@
 """The dialogue graph: a simulated user and the assistant take turns (role-play).
 
-    START → simulate_user → check_turn ─┬→ respond → check_turn ─┬→ simulate_user …
-                 │                      │                        └→ finish → END
-                 └→ finish (natural end) └→ END (rejected)
+    START → ground → simulate_user → check_turn ─┬→ respond → check_turn ─┬→ simulate_user …
+                          │                      │                        └→ finish → END
+                          └→ finish (natural end) └→ END (rejected)
+
+`ground` retrieves the plan's knowledge snippets, demos and knowledge-drawn
+conditions once (when the run has a knowledge base); both roles then see them.
 
 Every candidate turn passes `check_turn`; a bad one is regenerated with the
 reason as feedback, within a budget, and then the sample is rejected with it.
@@ -21,7 +24,9 @@ from typing_extensions import TypedDict
 
 from agents.roles import Assistant, ModelOutputError, UserSimulator
 from graphs.checks import first_problem, next_role, strip_speaker_label, trim_to_sentence
-from synthloom.records import Plan, Turn, UsageDict, add_usage
+from knowledge.extraction import ConditionExtractionError
+from knowledge.grounding import KnowledgeBase, ground_plan
+from synthloom.records import Grounded, Plan, Turn, UsageDict, add_usage
 
 Outcome = Literal["running", "completed", "rejected"]
 
@@ -36,6 +41,7 @@ class DialogueState(TypedDict, total=False):
     """The dialogue as it grows; `turns` and `usage` only accumulate."""
 
     plan: dict[str, Any]
+    grounding: Grounded
     turns: Annotated[list[Turn], operator.add]
     usage: Annotated[UsageDict, add_usage]
     candidate: Turn | None
@@ -54,6 +60,7 @@ class DialogueOutput(TypedDict, total=False):
     """What a finished run of the graph reports."""
 
     plan: dict[str, Any]
+    grounding: Grounded
     turns: list[Turn]
     usage: UsageDict
     outcome: Outcome
@@ -65,17 +72,34 @@ class DialogueOutput(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class DialogueContext:
-    """Run-scoped dependencies: the two roles and the dialogue's budgets."""
+    """Run-scoped dependencies: the two roles, the knowledge base and the budgets."""
 
     user: UserSimulator
     assistant: Assistant
     min_rounds: int = 1
     max_regenerations: int = 2
     trim_truncated: bool = False
+    knowledge: KnowledgeBase | None = None
 
 
 def _rounds_done(turns: list[Turn]) -> int:
     return sum(1 for t in turns if t["role"] == "assistant")
+
+
+async def ground(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
+    """Retrieve the plan's knowledge and demos; merge knowledge-drawn conditions into it."""
+    base = runtime.context.knowledge
+    if base is None:
+        return {}
+    try:
+        plan, found = await ground_plan(base, Plan.model_validate(state["plan"]))
+    except ConditionExtractionError as exc:
+        return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
+    return {
+        "plan": plan.model_dump(),
+        "grounding": found.as_state(),
+        "usage": found.usage.as_dict(),
+    }
 
 
 async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
@@ -89,6 +113,7 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
             turns,
             can_end=can_end,
             feedback=state.get("feedback"),
+            grounding=state.get("grounding"),
         )
     except ModelOutputError as exc:
         return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
@@ -105,6 +130,7 @@ async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> di
             Plan.model_validate(state["plan"]),
             state.get("turns", []),
             feedback=state.get("feedback"),
+            grounding=state.get("grounding"),
         )
     except ModelOutputError as exc:
         return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
@@ -153,6 +179,11 @@ def finish(state: DialogueState) -> dict[str, Any]:
     return {"outcome": "completed", "ended_by": "user" if state.get("wants_end") else "budget"}
 
 
+def route_after_ground(state: DialogueState) -> Literal["simulate_user", "__end__"]:
+    """A sample whose knowledge could not be prepared stops; otherwise the person opens."""
+    return "__end__" if state.get("outcome") == "rejected" else "simulate_user"
+
+
 def route_after_user(state: DialogueState) -> Literal["check_turn", "finish", "__end__"]:
     """A rejected sample stops; a natural end finishes; otherwise check the turn."""
     if state.get("outcome") == "rejected":
@@ -186,11 +217,13 @@ def build_dialogue_graph() -> StateGraph[DialogueState, DialogueContext, Dialogu
         input_schema=DialogueInput,
         output_schema=DialogueOutput,
     )
+    builder.add_node("ground", ground)
     builder.add_node("simulate_user", simulate_user)
     builder.add_node("respond", respond)
     builder.add_node("check_turn", check_turn)
     builder.add_node("finish", finish)
-    builder.add_edge(START, "simulate_user")
+    builder.add_edge(START, "ground")
+    builder.add_conditional_edges("ground", route_after_ground)
     builder.add_conditional_edges("simulate_user", route_after_user)
     builder.add_conditional_edges("respond", route_after_respond)
     builder.add_conditional_edges("check_turn", route_after_check)

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -26,7 +25,7 @@ from knowledge.ingest import IngestSummary, ingest
 from knowledge.retrieval import Chunk, Retriever
 from knowledge.spec import KnowledgeSpec
 from knowledge.store import KnowledgeStore
-from synthloom.records import Usage
+from synthloom.records import Grounded, Plan, Usage
 
 # Passages shown to the condition extractor per concept: wider than a prompt's top_k,
 # so the lists of values have room to vary.
@@ -43,7 +42,7 @@ class Grounding:
     sources: list[str] = field(default_factory=list)
     usage: Usage = Usage()
 
-    def as_state(self) -> dict[str, Any]:
+    def as_state(self) -> Grounded:
         """JSON-native form for graph state and records."""
         return {
             "knowledge": [c.as_dict() for c in self.snippets],
@@ -133,6 +132,19 @@ class KnowledgeBase:
         self.close()
 
 
+async def ground_plan(base: KnowledgeBase, plan: Plan) -> tuple[Plan, Grounding]:
+    """The plan with its knowledge-drawn conditions merged in, and its grounding.
+
+    Seeded by the plan id, so a resumed or repeated sample is grounded the same way;
+    the plan's own conditions win over a drawn value of the same name.
+    """
+    found = await base.ground(plan.topic, plan.conditions, seed=plan.id)
+    merged = dict(plan.conditions)
+    for name, value in found.conditions.items():
+        merged.setdefault(name, value)
+    return plan.model_copy(update={"conditions": merged}), found
+
+
 def prepare_knowledge(
     spec: KnowledgeSpec,
     *,
@@ -150,20 +162,43 @@ def prepare_knowledge(
     return summary, demos
 
 
+def describe_preparation(
+    spec: KnowledgeSpec, summary: IngestSummary | None, demos: Sequence[DemoSummary]
+) -> list[str]:
+    """One line per step of a run's knowledge preparation, plus each skipped input."""
+    lines: list[str] = []
+    if summary is not None:
+        lines.append(
+            f"knowledge {spec.describe()}: {summary.files} files, {summary.added} chunks added, "
+            f"{summary.updated} updated, {summary.unchanged} unchanged, {summary.removed} "
+            f"removed; {summary.total} in all"
+        )
+        lines += [f"  skipped {s.source}: {s.reason}" for s in summary.skipped]
+    for path, demo in zip(spec.demos, demos, strict=True):
+        lines.append(f"demos {path}: {demo.added} added, {demo.unchanged} already present")
+        lines += [f"  skipped {s.source}: {s.reason}" for s in demo.skipped]
+    return lines
+
+
 @contextmanager
 def open_knowledge(
     spec: KnowledgeSpec | None,
     *,
     model: BaseChatModel | None = None,
     console: Console | None = None,
+    progress: bool = False,
 ) -> Iterator[KnowledgeBase | None]:
     """For a run: ingest what the spec lists (a no-op if unchanged), then hold the base open.
 
-    Yields None when the spec has no knowledge block, so callers need no branch.
+    Yields None when the spec has no knowledge block, so callers need no branch. The
+    summary goes to `console`; `progress` adds the ingest's progress bar.
     """
     if spec is None:
         yield None
         return
-    prepare_knowledge(spec, console=console)
+    summary, demos = prepare_knowledge(spec, console=console if progress else None)
+    if console is not None:
+        for line in describe_preparation(spec, summary, demos):
+            console.print(line, markup=False, highlight=False)
     with KnowledgeBase(spec, model=model) as base:
         yield base

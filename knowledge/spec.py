@@ -143,6 +143,19 @@ class KnowledgeSpec(_Strict):
                 raise ValueError(f"condition name {name!r} must be a plain identifier")
         return self
 
+    def anchored(self, folder: Path) -> KnowledgeSpec:
+        """Relative `sources` and `demos` read from `folder` (the spec file's own folder).
+
+        They ship beside the spec, so it runs from any working directory; `path`, which
+        a run writes, stays relative to the working directory like a run's `output`.
+        """
+        return self.model_copy(
+            update={
+                "sources": [folder / p if not p.is_absolute() else p for p in self.sources],
+                "demos": [folder / p if not p.is_absolute() else p for p in self.demos],
+            }
+        )
+
     def describe(self) -> str:
         """Where the knowledge base is, for messages."""
         if self.server is not None:

@@ -73,6 +73,19 @@ class UsageDict(TypedDict):
     total_tokens: int
 
 
+class Grounded(TypedDict):
+    """The knowledge one sample is generated with, as carried in graph state.
+
+    `knowledge` and `demos` feed the prompts only; `sources` (chunk ids) and the
+    demo ids go on the record so every sample can be traced to what it was shown.
+    """
+
+    knowledge: list[dict[str, Any]]
+    demos: list[dict[str, Any]]
+    knowledge_conditions: dict[str, str]
+    sources: list[str]
+
+
 class Plan(BaseModel):
     """What one sample is about; deterministic from the spec and its index."""
 

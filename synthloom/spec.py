@@ -262,7 +262,12 @@ def load_spec(path: str | Path) -> RunSpec:
         raise SpecError(f"{path}: spec file not found") from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read spec file: {exc.strerror}") from None
-    return parse_spec(text, source=str(path))
+    spec = parse_spec(text, source=str(path))
+    if spec.knowledge is not None:
+        # Knowledge files ship beside the spec: relative ones are read from its folder,
+        # so every command (run, refine, validate) finds them from any working directory.
+        spec = spec.model_copy(update={"knowledge": spec.knowledge.anchored(path.parent)})
+    return spec
 
 
 def parse_spec(text: str, source: str = "<spec>") -> RunSpec:

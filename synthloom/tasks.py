@@ -6,19 +6,24 @@ finished graph state into an output record. The runner stays task-agnostic.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import StateGraph
+from rich.console import Console
 
 from agents.llm import model_name
 from agents.reasoning import build_cot_roles
 from agents.roles import build_roles
 from graphs.cot import CotContext, build_cot_graph
 from graphs.dialogue import DialogueContext, build_dialogue_graph
+from knowledge.grounding import open_knowledge
 from synthloom import __version__
 from synthloom.layouts import render_cot
-from synthloom.records import Plan, SampleRecord, Turn, Usage
+from synthloom.records import Grounded, Plan, SampleRecord, Turn, Usage
 from synthloom.rundir import now_iso
 from synthloom.spec import RunSpec
 
@@ -52,6 +57,55 @@ class Task(Protocol):
         """What a rejected sample got to, kept on its reject record."""
         ...
 
+    def grounded(
+        self, console: Console | None, *, progress: bool
+    ) -> AbstractAsyncContextManager[None]:
+        """An async context holding the spec's knowledge base open for the run."""
+        ...
+
+
+class _Grounded:
+    """The knowledge-base half of a task: open it for a run, hand it to the graph."""
+
+    spec: RunSpec
+    context: Any
+    chat_models: dict[str, BaseChatModel]
+
+    @asynccontextmanager
+    async def grounded(self, console: Console | None, *, progress: bool) -> AsyncIterator[None]:
+        """Ingest the spec's sources and demos (a no-op when unchanged), then hold the base.
+
+        One process holds a local base for the whole run (Chroma's local mode is not
+        process-safe); it is closed, and the lock released, however the run ends.
+        """
+        model = self.chat_models["assistant"]
+        with open_knowledge(
+            self.spec.knowledge, model=model, console=console, progress=progress
+        ) as base:
+            unbound = self.context
+            self.context = dataclasses.replace(unbound, knowledge=base)
+            try:
+                yield
+            finally:
+                self.context = unbound
+
+
+def _provenance(grounding: Grounded) -> dict[str, Any]:
+    """What a sample was shown, so curation can check it without the knowledge base.
+
+    `sources` are the chunks in prompt order (ids resolve with `Retriever.get` and
+    `synthloom kb`), with their text for faithfulness checks; `demos` carry their turns
+    so copying from an exemplar can be caught.
+    """
+    keys = ("id", "source", "title", "section", "position", "text")
+    meta: dict[str, Any] = {
+        "sources": [{k: chunk[k] for k in keys if k in chunk} for chunk in grounding["knowledge"]],
+        "demos": [{"id": d["id"], "messages": d["messages"]} for d in grounding["demos"]],
+    }
+    if grounding["knowledge_conditions"]:
+        meta["knowledge_conditions"] = dict(grounding["knowledge_conditions"])
+    return meta
+
 
 def _base_metadata(
     spec: RunSpec, plan: Plan, final: dict[str, Any], models: dict[str, str]
@@ -67,6 +121,9 @@ def _base_metadata(
         meta["round"] = plan.round
     if plan.parent_id:
         meta |= {"parent_id": plan.parent_id, "operation": plan.operation}
+    grounding = final.get("grounding")
+    if grounding:
+        meta |= _provenance(grounding)
     return meta | {
         "models": models,
         "usage": Usage.of(final.get("usage")).as_dict(),
@@ -76,11 +133,12 @@ def _base_metadata(
     }
 
 
-class DialogueTask:
+class DialogueTask(_Grounded):
     """Multi-turn dialogues: the user simulator and the assistant role-play."""
 
     def __init__(self, spec: RunSpec, models: dict[str, BaseChatModel]) -> None:
         self.spec = spec
+        self.chat_models = models
         user, assistant = build_roles(
             models["user_simulator"],
             models["assistant"],
@@ -106,8 +164,11 @@ class DialogueTask:
         turns: list[Turn] = list(final.get("turns", []))
         messages: list[Turn] = []
         if self.spec.dialogue.include_system_prompt:
+            # The plan as the graph left it (with knowledge-drawn conditions), without the
+            # reference snippets and demos: those scaffold generation, not the task.
+            shown = Plan.model_validate(final.get("plan") or plan.model_dump())
             messages.append(
-                {"role": "system", "content": self.context.assistant.system_message(plan)}
+                {"role": "system", "content": self.context.assistant.system_message(shown)}
             )
         hidden: dict[str, str] = {}
         for turn in turns:
@@ -131,11 +192,12 @@ class DialogueTask:
         return list(final.get("turns", []))
 
 
-class CotTask:
+class CotTask(_Grounded):
     """Chain-of-thought samples: question, numbered steps, answer, independent check."""
 
     def __init__(self, spec: RunSpec, models: dict[str, BaseChatModel]) -> None:
         self.spec = spec
+        self.chat_models = models
         cot = spec.cot
         writer, reasoner, verifier = build_cot_roles(
             models["user_simulator"],

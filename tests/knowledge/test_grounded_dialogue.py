@@ -1,8 +1,4 @@
-"""Grounded dialogues end to end: retrieved text reaches the prompts, ids reach the records.
-
-These run once the knowledge base is wired into the dialogue graph and the run spec
-(`DialogueContext.knowledge`, `RunSpec.knowledge`); until then they are skipped.
-"""
+"""Grounded dialogues end to end: retrieved text reaches the prompts, ids reach the records."""
 
 from __future__ import annotations
 
@@ -15,14 +11,8 @@ import pytest
 from graphs.dialogue import DialogueContext, build_dialogue_graph
 from knowledge.grounding import KnowledgeBase
 from synthloom.records import Plan
-from synthloom.spec import RunSpec, parse_spec
+from synthloom.spec import parse_spec
 from tests.knowledge.conftest import EXAMPLE_DEMOS, EXAMPLE_KNOWLEDGE, spec_for
-
-pytestmark = pytest.mark.skipif(
-    "knowledge" not in getattr(DialogueContext, "__dataclass_fields__", {})
-    or "knowledge" not in RunSpec.model_fields,
-    reason="the knowledge base is not wired into the dialogue graph and run spec yet",
-)
 
 TOPIC = "When a fever in a child needs a doctor"
 PLAN = Plan(id="p-fever", index=0, topic=TOPIC, conditions={"persona": "a parent"}, rounds=1)
@@ -105,25 +95,41 @@ async def test_run_records_carry_sources_that_round_trip(example_kb: Path, tmp_p
     from tests.integration.conftest import read_jsonl, run_dataset
     from tests.support.openai_server import ScriptedOpenAIServer
 
-    output = tmp_path / "run"
-    with ScriptedOpenAIServer() as server:
-        text = SPEC.format(
+    def spec_text(output: Path, base_url: str) -> str:
+        return SPEC.format(
             output=json.dumps(str(output)),
-            base_url=json.dumps(server.base_url),
+            base_url=json.dumps(base_url),
             kb=json.dumps(str(example_kb)),
             sources=json.dumps(str(EXAMPLE_KNOWLEDGE)),
             demos=json.dumps(str(EXAMPLE_DEMOS)),
         )
-        result = await run_dataset(parse_spec(text, source="grounded.yaml"))
+
+    output, again = tmp_path / "run", tmp_path / "again"
+    with ScriptedOpenAIServer() as server:
+        result = await run_dataset(parse_spec(spec_text(output, server.base_url), "grounded.yaml"))
         bodies = [json.dumps(b["messages"]) for b in server.request_log]
+        # The same plans in a second run folder: grounded exactly the same way.
+        repeat = await run_dataset(parse_spec(spec_text(again, server.base_url), "grounded.yaml"))
     assert result.status == "completed" and result.counts.accepted == 4
+    assert repeat.status == "completed"
     records = read_jsonl(output / "samples.jsonl")
+
+    def grounding_of(rows: list[dict[str, Any]]) -> dict[str, tuple[list[str], list[str]]]:
+        metas = [r["metadata"] for r in rows]
+        return {
+            m["id"]: ([s["id"] for s in m["sources"]], [d["id"] for d in m["demos"]]) for m in metas
+        }
+
+    assert grounding_of(records) == grounding_of(read_jsonl(again / "samples.jsonl"))
     with KnowledgeBase(spec_for(example_kb)) as base:
         for record in records:
             meta = record["metadata"]
-            chunks = base.retriever.get(meta["sources"])
-            assert meta["sources"] and [c.id for c in chunks] == meta["sources"]
-            assert len(meta["demos"]) == 2
+            ids = [s["id"] for s in meta["sources"]]
+            chunks = base.retriever.get(ids)
+            assert ids and [c.id for c in chunks] == ids
+            # Each source carries the stored text, so curation needs no knowledge base.
+            assert [s["text"] for s in meta["sources"]] == [c.text for c in chunks]
+            assert len(meta["demos"]) == 2 and all(d["id"] and d["messages"] for d in meta["demos"])
             # The chunks were in the assistant's prompt on the wire...
             assert any(all(json.dumps(c.text)[1:-1] in b for c in chunks) for b in bodies)
             # ...and the most relevant one is about the sample's topic.

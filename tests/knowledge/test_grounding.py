@@ -88,3 +88,23 @@ def test_prepare_ingests_sources_and_demos_once(tmp_path: Path) -> None:
     summary, demos = prepare_knowledge(spec)
     assert summary is not None and summary.added == 0 and demos[0].added == 0
     assert prepare_knowledge(KnowledgeSpec(path=tmp_path / "kb")) == (None, [])
+
+
+def test_a_condition_cannot_come_from_both_lists_and_knowledge() -> None:
+    from synthloom.errors import SynthloomError
+    from synthloom.spec import parse_spec
+
+    text = (
+        "samples: 1\ntopics: [t]\nconditions: {symptom: [cough]}\n"
+        "knowledge:\n  conditions: [symptom]\n"
+    )
+    with pytest.raises(SynthloomError, match=r"s\.yaml.*'symptom' is under both `conditions`"):
+        parse_spec(text, source="s.yaml")
+
+
+def test_relative_sources_and_demos_are_read_beside_the_spec(tmp_path: Path) -> None:
+    spec = KnowledgeSpec(path=Path("kb"), sources=[Path("docs"), tmp_path], demos=[Path("d.jsonl")])
+    anchored = spec.anchored(tmp_path / "project")
+    assert anchored.sources == [tmp_path / "project" / "docs", tmp_path]
+    assert anchored.demos == [tmp_path / "project" / "d.jsonl"]
+    assert anchored.path == Path("kb")  # written by the run: relative to where it runs

@@ -31,6 +31,9 @@ async def test_ingest_and_retrieval_through_a_chroma_server(
     assert first.added == first.total > 0 and first.skipped == []
     assert (again.added, again.unchanged, again.total) == (0, first.total, first.total)
     assert not (tmp_path / "cache" / ".lock").exists()
+    # The chunks live in the server's own folder (the fixture's `chroma run --path`).
+    assert (tmp_path / "server-data" / "chroma.sqlite3").is_file()
+    assert not (tmp_path / "cache" / "chroma").exists()
 
     with KnowledgeBase(spec) as base:
         grounding = await base.ground("When a fever in a child needs a doctor", seed="p1")

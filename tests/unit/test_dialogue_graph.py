@@ -237,12 +237,14 @@ def test_graph_topology_snapshot() -> None:
     mermaid = build_dialogue_graph().compile().get_graph().draw_mermaid()
     edges = sorted(line.strip() for line in mermaid.splitlines() if "-->" in line or "-.->" in line)
     assert edges == [
-        "__start__ --> simulate_user;",
+        "__start__ --> ground;",
         "check_turn -.-> __end__;",
         "check_turn -.-> finish;",
         "check_turn -.-> respond;",
         "check_turn -.-> simulate_user;",
         "finish --> __end__;",
+        "ground -.-> __end__;",
+        "ground -.-> simulate_user;",
         "respond -.-> __end__;",
         "respond -.-> check_turn;",
         "simulate_user -.-> __end__;",
