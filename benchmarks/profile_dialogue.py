@@ -10,7 +10,7 @@ Usage::
 
     python benchmarks/profile_dialogue.py --profile cprofile --top 40
     python benchmarks/profile_dialogue.py --what-if all      # one run per what-if, compared
-    python benchmarks/profile_dialogue.py --what-if prompt-cache durability-exit
+    python benchmarks/profile_dialogue.py --what-if durability-exit checkpointer-none
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import signal
 import statistics
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,29 +67,6 @@ def patched(obj: Any, attr: str, value: Any) -> Iterator[None]:
 # --------------------------------------------------------------------------------- what-ifs
 
 
-@what_if("prompt-cache")
-def _prompt_cache() -> Iterator[None]:
-    """Compile each Jinja template once instead of on every render (prompts/__init__.py)."""
-    import prompts
-
-    env = prompts._environment()
-    cache: dict[str, Any] = {}
-
-    class CachingEnvironment:
-        def from_string(self, source: str) -> Any:
-            template = cache.get(source)
-            if template is None:
-                template = cache[source] = env.from_string(source)
-            return template
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(env, name)
-
-    caching = CachingEnvironment()
-    with patched(prompts, "_environment", lambda: caching):
-        yield
-
-
 @what_if("durability-exit")
 def _durability_exit() -> Iterator[None]:
     """graph.ainvoke(durability="exit"): one checkpoint at the end instead of every step."""
@@ -103,23 +80,6 @@ def _durability_exit() -> Iterator[None]:
         return await original(self, *args, **kwargs)
 
     with patched(Pregel, "ainvoke", ainvoke):
-        yield
-
-
-@what_if("schema-once")
-def _schema_once() -> Iterator[None]:
-    """Build the json_schema response_format once per schema instead of per call."""
-    from agents import structured
-
-    cache: dict[type[Any], dict[str, object]] = {}
-    original = structured.response_format
-
-    def response_format(schema: type[Any]) -> dict[str, object]:
-        if schema not in cache:
-            cache[schema] = original(schema)
-        return cache[schema]
-
-    with patched(structured, "response_format", response_format):
         yield
 
 
@@ -171,131 +131,10 @@ def _no_plan_validate() -> Iterator[None]:
         yield
 
 
-@what_if("sqlite-normal")
-def _sqlite_normal() -> Iterator[None]:
-    """PRAGMA synchronous=NORMAL on the checkpointer (WAL: no fsync per commit)."""
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    from synthloom import runner
-
-    @asynccontextmanager
-    async def open_checkpointer(spec: Any, run_dir: Any) -> AsyncIterator[Any]:
-        if spec.checkpointer == "none":
-            yield None
-            return
-        async with AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints_path)) as saver:
-            await saver.conn.execute("PRAGMA synchronous=NORMAL")
-            yield saver
-
-    with patched(runner, "open_checkpointer", open_checkpointer):
-        yield
-
-
-@what_if("merged-nodes")
-def _merged_nodes() -> Iterator[None]:
-    """Check each turn inside the node that generated it: half the supersteps/checkpoints."""
-    from langgraph.graph import END, START, StateGraph
-
-    import synthloom.runner
-    from graphs import dialogue as d
-
-    async def user_turn(state: Any, runtime: Any) -> dict[str, Any]:
-        update = await d.simulate_user(state, runtime)
-        if update.get("outcome") == "rejected" or update.get("wants_end"):
-            return update
-        return {**update, **d.check_turn({**state, **update}, runtime)}
-
-    async def assistant_turn(state: Any, runtime: Any) -> dict[str, Any]:
-        update = await d.respond(state, runtime)
-        return {**update, **d.check_turn({**state, **update}, runtime)}
-
-    def route(state: Any) -> str:
-        if state.get("outcome") == "rejected":
-            return "__end__"
-        if state.get("wants_end"):
-            return "finish"
-        nxt = d.route_after_check(state)
-        return {"simulate_user": "user_turn", "respond": "assistant_turn"}.get(nxt, nxt)
-
-    def build() -> Any:
-        builder = StateGraph(
-            d.DialogueState,
-            context_schema=d.DialogueContext,
-            input_schema=d.DialogueInput,
-            output_schema=d.DialogueOutput,
-        )
-        builder.add_node("user_turn", user_turn)
-        builder.add_node("assistant_turn", assistant_turn)
-        builder.add_node("finish", d.finish)
-        builder.add_edge(START, "user_turn")
-        targets = ["user_turn", "assistant_turn", "finish", END]
-        builder.add_conditional_edges("user_turn", route, targets)
-        builder.add_conditional_edges("assistant_turn", route, targets)
-        builder.add_edge("finish", END)
-        return builder
-
-    # Whichever module the runner gets the graph builder from (it moved to synthloom.tasks).
-    owner: Any = synthloom.runner
-    if not hasattr(owner, "build_dialogue_graph"):
-        import synthloom.tasks
-
-        owner = synthloom.tasks
-    with patched(owner, "build_dialogue_graph", build):
-        yield
-
-
-@what_if("json-via-create")
-def _json_via_create() -> Iterator[None]:
-    """response_format sent in extra_body: langchain uses create(), not the beta parse()."""
-    from langchain_openai.chat_models.base import BaseChatOpenAI
-
-    original = BaseChatOpenAI._get_request_payload
-
-    def payload(self: Any, input_: Any, *, stop: Any = None, **kwargs: Any) -> dict[str, Any]:
-        body: dict[str, Any] = original(self, input_, stop=stop, **kwargs)
-        fmt = body.pop("response_format", None)
-        if fmt is not None:
-            body["extra_body"] = {**(body.get("extra_body") or {}), "response_format": fmt}
-        return body
-
-    with patched(BaseChatOpenAI, "_get_request_payload", payload):
-        yield
-
-
 WHAT_IF_GROUPS: dict[str, list[str]] = {
-    "prompt+normal": ["prompt-cache", "sqlite-normal"],
-    "prompt+normal+merged": ["prompt-cache", "sqlite-normal", "merged-nodes"],
-    "prompt+normal+merged+json": [
-        "prompt-cache",
-        "sqlite-normal",
-        "merged-nodes",
-        "json-via-create",
-    ],
-    "prompt+exit+merged+json": [
-        "prompt-cache",
-        "durability-exit",
-        "merged-nodes",
-        "json-via-create",
-    ],
-    "prompt+json": ["prompt-cache", "json-via-create"],
-    "prompt+json+merged": ["prompt-cache", "json-via-create", "merged-nodes"],
-    "all-but-direct": [
-        "prompt-cache",
-        "sqlite-normal",
-        "merged-nodes",
-        "json-via-create",
-        "schema-once",
-        "no-plan-validate",
-    ],
-    "everything": [
-        "prompt-cache",
-        "sqlite-normal",
-        "durability-exit",
-        "merged-nodes",
-        "schema-once",
-        "no-plan-validate",
-        "direct-openai",
-    ],
+    # Prompt caching, json_schema via create(), SQLite synchronous=NORMAL and checking
+    # turns inside their nodes were what-ifs here; they are in the product now.
+    "everything": ["durability-exit", "no-plan-validate", "direct-openai"],
 }
 
 

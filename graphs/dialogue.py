@@ -1,15 +1,17 @@
 """The dialogue graph: a simulated user and the assistant take turns (role-play).
 
-    START → ground → simulate_user → check_turn ─┬→ respond → check_turn ─┬→ simulate_user …
-                          │                      │                        └→ finish → END
-                          └→ finish (natural end) └→ END (rejected)
+    START → ground → simulate_user ⇄ respond ─→ finish → END
+                          │  (each node loops on itself to regenerate a bad turn)
+                          └→ finish (natural end), or END (rejected) from any node
 
 `ground` retrieves the plan's knowledge snippets, demos and knowledge-drawn
 conditions once (when the run has a knowledge base); both roles then see them.
 
-Every candidate turn passes `check_turn`; a bad one is regenerated with the
-reason as feedback, within a budget, and then the sample is rejected with it.
-State is JSON-native so any LangGraph checkpointer can persist it.
+Each role's node checks its own candidate turn (`check_turn`, a pure function)
+before the turn joins the dialogue: a bad one is regenerated with the reason as
+feedback, within a budget, and then the sample is rejected with it. Checking in
+the node that generated the turn halves the graph steps, and so the checkpoint
+writes, per round. State is JSON-native so any LangGraph checkpointer can persist it.
 """
 
 from __future__ import annotations
@@ -44,8 +46,6 @@ class DialogueState(TypedDict, total=False):
     grounding: Grounded
     turns: Annotated[list[Turn], operator.add]
     usage: Annotated[UsageDict, add_usage]
-    candidate: Turn | None
-    truncated: bool
     wants_end: bool
     attempts: int
     regenerations: int
@@ -118,9 +118,9 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
     except ModelOutputError as exc:
         return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
     if reply.end_conversation and can_end:
-        return {"usage": usage.as_dict(), "wants_end": True, "candidate": None}
+        return {"usage": usage.as_dict(), "wants_end": True}
     turn: Turn = {"role": "user", "content": strip_speaker_label(reply.message)}
-    return {"usage": usage.as_dict(), "candidate": turn}
+    return {"usage": usage.as_dict(), **check_turn(state, turn, ctx.max_regenerations)}
 
 
 async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
@@ -135,39 +135,33 @@ async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> di
     except ModelOutputError as exc:
         return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
     text, truncated = reply.text, reply.truncated
-    update: dict[str, Any] = {"usage": reply.usage.as_dict(), "truncated": truncated}
+    update: dict[str, Any] = {"usage": reply.usage.as_dict()}
     if truncated and runtime.context.trim_truncated and (trimmed := trim_to_sentence(text)):
-        update |= {"truncated": False, "trimmed": state.get("trimmed", 0) + 1}
-        text = trimmed
+        update["trimmed"] = state.get("trimmed", 0) + 1
+        text, truncated = trimmed, False
     turn: Turn = {"role": "assistant", "content": text}
     if reply.reasoning:
         turn["reasoning"] = reply.reasoning
-    return {**update, "candidate": turn}
+    return {
+        **update,
+        **check_turn(state, turn, runtime.context.max_regenerations, truncated=truncated),
+    }
 
 
-def check_turn(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
+def check_turn(
+    state: DialogueState, candidate: Turn, max_regenerations: int, *, truncated: bool = False
+) -> dict[str, Any]:
     """Accept the candidate turn, or send it back with the reason, or reject the sample."""
-    candidate = state.get("candidate")
-    if candidate is None:
-        raise ValueError("check_turn reached without a candidate turn")
-    problem = first_problem(candidate, state.get("turns", []), truncated=state.get("truncated"))
+    problem = first_problem(candidate, state.get("turns", []), truncated=truncated)
     if problem is None:
-        return {
-            "turns": [candidate],
-            "candidate": None,
-            "truncated": False,
-            "attempts": 0,
-            "feedback": None,
-        }
+        return {"turns": [candidate], "attempts": 0, "feedback": None}
     attempts = state.get("attempts", 0) + 1
-    if attempts > runtime.context.max_regenerations:
+    if attempts > max_regenerations:
         return {
-            "candidate": None,
             "outcome": "rejected",
             "reason": f"{problem} (still failing after {attempts} tries)",
         }
     return {
-        "candidate": None,
         "attempts": attempts,
         "regenerations": state.get("regenerations", 0) + 1,
         "feedback": problem,
@@ -184,24 +178,14 @@ def route_after_ground(state: DialogueState) -> Literal["simulate_user", "__end_
     return "__end__" if state.get("outcome") == "rejected" else "simulate_user"
 
 
-def route_after_user(state: DialogueState) -> Literal["check_turn", "finish", "__end__"]:
-    """A rejected sample stops; a natural end finishes; otherwise check the turn."""
-    if state.get("outcome") == "rejected":
-        return "__end__"
-    return "finish" if state.get("wants_end") else "check_turn"
-
-
-def route_after_respond(state: DialogueState) -> Literal["check_turn", "__end__"]:
-    """A rejected sample (unparseable reasoning answer) stops; otherwise check the turn."""
-    return "__end__" if state.get("outcome") == "rejected" else "check_turn"
-
-
-def route_after_check(
+def route_next(
     state: DialogueState,
 ) -> Literal["simulate_user", "respond", "finish", "__end__"]:
-    """Whose turn it is now, or whether the dialogue is over."""
+    """Whose turn it is now (the same role again after a bad turn), or whether it is over."""
     if state.get("outcome") == "rejected":
         return "__end__"
+    if state.get("wants_end"):
+        return "finish"
     turns = state.get("turns", [])
     target = int(state["plan"]["rounds"])
     if turns and turns[-1]["role"] == "assistant" and _rounds_done(turns) >= target:
@@ -220,13 +204,11 @@ def build_dialogue_graph() -> StateGraph[DialogueState, DialogueContext, Dialogu
     builder.add_node("ground", ground)
     builder.add_node("simulate_user", simulate_user)
     builder.add_node("respond", respond)
-    builder.add_node("check_turn", check_turn)
     builder.add_node("finish", finish)
     builder.add_edge(START, "ground")
     builder.add_conditional_edges("ground", route_after_ground)
-    builder.add_conditional_edges("simulate_user", route_after_user)
-    builder.add_conditional_edges("respond", route_after_respond)
-    builder.add_conditional_edges("check_turn", route_after_check)
+    builder.add_conditional_edges("simulate_user", route_next)
+    builder.add_conditional_edges("respond", route_next)
     builder.add_edge("finish", END)
     return builder
 

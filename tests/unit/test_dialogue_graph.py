@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs.dialogue import build_dialogue_graph, route_after_check, route_after_user
+from graphs.dialogue import build_dialogue_graph, route_next
 from synthloom.export import inline_reasoning
 from synthloom.records import Plan
 from synthloom.spec import parse_spec
@@ -222,15 +222,18 @@ async def test_hidden_reasoning_is_kept_apart_from_the_answer(tmp_path: Any) -> 
 
 def test_routers_are_pure_functions_of_state() -> None:
     plan = PLAN.model_dump()
-    assert route_after_user({"plan": plan, "outcome": "rejected"}) == "__end__"
-    assert route_after_user({"plan": plan, "wants_end": True}) == "finish"
-    assert route_after_user({"plan": plan}) == "check_turn"
     user_turn = {"role": "user", "content": "q"}
     answer = {"role": "assistant", "content": "a"}
-    assert route_after_check({"plan": plan, "turns": [user_turn]}) == "respond"  # type: ignore[typeddict-item]
-    assert route_after_check({"plan": plan, "turns": [user_turn, answer]}) == "simulate_user"  # type: ignore[typeddict-item]
+    assert route_next({"plan": plan, "outcome": "rejected"}) == "__end__"
+    assert route_next({"plan": plan, "wants_end": True, "turns": [user_turn, answer]}) == "finish"  # type: ignore[typeddict-item]
+    assert route_next({"plan": plan}) == "simulate_user"
+    assert route_next({"plan": plan, "turns": [user_turn]}) == "respond"  # type: ignore[typeddict-item]
+    assert route_next({"plan": plan, "turns": [user_turn, answer]}) == "simulate_user"  # type: ignore[typeddict-item]
+    # A turn sent back for regeneration leaves the turns as they were: same role again.
+    regenerate = {"plan": plan, "turns": [user_turn], "feedback": "empty turn"}
+    assert route_next(regenerate) == "respond"  # type: ignore[arg-type]
     done = [user_turn, answer, user_turn, answer]
-    assert route_after_check({"plan": plan, "turns": done}) == "finish"  # type: ignore[typeddict-item]
+    assert route_next({"plan": plan, "turns": done}) == "finish"  # type: ignore[typeddict-item]
 
 
 def test_graph_topology_snapshot() -> None:
@@ -238,16 +241,15 @@ def test_graph_topology_snapshot() -> None:
     edges = sorted(line.strip() for line in mermaid.splitlines() if "-->" in line or "-.->" in line)
     assert edges == [
         "__start__ --> ground;",
-        "check_turn -.-> __end__;",
-        "check_turn -.-> finish;",
-        "check_turn -.-> respond;",
-        "check_turn -.-> simulate_user;",
         "finish --> __end__;",
         "ground -.-> __end__;",
         "ground -.-> simulate_user;",
         "respond -.-> __end__;",
-        "respond -.-> check_turn;",
+        "respond -.-> finish;",
+        "respond -.-> respond;",
+        "respond -.-> simulate_user;",
         "simulate_user -.-> __end__;",
-        "simulate_user -.-> check_turn;",
         "simulate_user -.-> finish;",
+        "simulate_user -.-> respond;",
+        "simulate_user -.-> simulate_user;",
     ]
