@@ -70,6 +70,18 @@ def _similar(a: str, b: str) -> bool:
     return SequenceMatcher(None, a, b).ratio() >= REPEAT_SIMILARITY
 
 
+# A turn whose longest verbatim run from one earlier turn covers this share of it
+# copies that turn, even with a sentence of its own added (small models echo).
+COPY_SHARE = 0.6
+
+
+def _copies(a: str, b: str) -> bool:
+    if min(len(a), len(b)) < FUZZY_MIN_CHARS:
+        return False
+    block = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+    return block.size >= COPY_SHARE * len(a)
+
+
 def is_repeat(text: str, earlier: Sequence[str]) -> bool:
     """Whether `text` (nearly) restates any of `earlier` (CoT steps, turns)."""
     norm = _normalize(text)
@@ -80,9 +92,12 @@ def check_repeat(candidate: Turn, history: Sequence[Turn]) -> str | None:
     """A turn (nearly) identical to an earlier turn of the dialogue."""
     text = _normalize(candidate["content"])
     for earlier in history:
-        if _similar(text, _normalize(earlier["content"])):
-            role, other_role = candidate["role"], earlier["role"]
+        other = _normalize(earlier["content"])
+        role, other_role = candidate["role"], earlier["role"]
+        if _similar(text, other):
             return f"repeated turn: the {role} turn repeats an earlier {other_role} turn"
+        if _copies(text, other):
+            return f"repeated turn: the {role} turn copies most of an earlier {other_role} turn"
     return None
 
 

@@ -61,3 +61,25 @@ def test_trim_and_label_helpers() -> None:
     assert trim_to_sentence("no sentence end") == ""
     assert strip_speaker_label("PERSON: is 150 high?") == "is 150 high?"
     assert strip_speaker_label("Personally, I think") == "Personally, I think"
+
+
+def test_an_echo_of_the_other_role_with_a_sentence_added_is_a_repeat() -> None:
+    answer = (
+        "Diabetes is a metabolic disorder that involves the body's inability to process "
+        "glucose, the main source of energy. It can be caused by a combination of genetic "
+        "and environmental factors, and it is managed with diet, activity and medicine."
+    )
+    history: list[Turn] = [
+        {"role": "user", "content": "What is diabetes, exactly?"},
+        {"role": "assistant", "content": answer},
+    ]
+    echo: Turn = {"role": "user", "content": answer[:170] + " So what about type 2?"}
+    problem = first_problem(echo, history)
+    assert problem is not None and "copies most of an earlier assistant turn" in problem
+    # Quoting a short phrase of the answer is how people ask follow-ups: not a copy.
+    follow_up: Turn = {
+        "role": "user",
+        "content": "You said it is managed with diet, activity and medicine. Which diet helps "
+        "my father most, and how much walking should he do each day at his age?",
+    }
+    assert first_problem(follow_up, history) is None
