@@ -47,6 +47,10 @@ def make_chat_model(spec: ModelSpec, base_url: str | None = None) -> ChatOpenAI:
         timeout=spec.timeout,
         max_retries=spec.max_retries,
         rate_limiter=limiter,
+        # An HTTP client of this model's own: langchain-openai otherwise shares one per
+        # (base_url, timeout) across the process, bound to the first event loop that used
+        # it, so a second `asyncio.run` (curation after generation) finds it closed.
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=spec.timeout),
         # Chat Completions is what every OpenAI-compatible server speaks.
         use_responses_api=False,
         stream_usage=False,

@@ -119,6 +119,12 @@ def run(
             f"{c.pending} samples hit endpoint errors after retries (last: {result.last_error}); "
             "they are pending, not lost: re-run the same command to generate them"
         )
+    if spec.curate is not None and spec.curate.enabled:
+        # Generation is complete: curate now (re-runnable: judged samples are cached).
+        from synthloom.cli_curate import run_curation
+
+        run_curation(result.path, spec.curate, spec, console=err)
+        err.print(f"report: synthloom report {result.path}")
 
 
 @app.command()
