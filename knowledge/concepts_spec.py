@@ -118,6 +118,16 @@ class ConceptsSpec(_Strict):
             raise ValueError("`seeds` lists a topic twice")
         return self
 
+    def anchored(self, folder: Path) -> ConceptsSpec:
+        """A relative `tree` file read from `folder` (the spec file's own folder).
+
+        It ships beside the spec, like knowledge sources, so a spec runs from any
+        working directory; `output`, which a run writes, stays relative to where you run.
+        """
+        if self.tree is None or self.tree.is_absolute():
+            return self
+        return self.model_copy(update={"tree": folder / self.tree})
+
     def base_tree(self) -> ConceptTree:
         """The tree this block names: its file imported (and cut), or the root and seeds."""
         if self.tree is None:

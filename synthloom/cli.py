@@ -50,6 +50,7 @@ def init(
 def validate(spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML).")]) -> None:
     """Check a spec and show what it will do, without calling any model."""
     from synthloom.planning import make_plans
+    from synthloom.run_tree import load_run_tree
     from synthloom.spec import ROLES, load_spec
 
     spec = load_spec(spec_path)
@@ -62,7 +63,10 @@ def validate(spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML)
         m = getattr(spec.models, role)
         table.add_row(role, m.provider, m.model, m.base_url or "-")
     out.print(table)
-    first = next(iter(make_plans(spec)))
+    tree = load_run_tree(spec)
+    if tree is not None:
+        out.print(f"concept tree: {len(tree)} nodes, {len(tree.leaves())} leaves (before growth)")
+    first = next(iter(make_plans(spec, tree)))
     out.print(
         f"first plan: topic={first.topic!r} conditions={first.conditions} rounds={first.rounds}"
     )

@@ -82,9 +82,11 @@ def load_tree_job(path: Path) -> TreeJob:
     if not isinstance(data, dict) or "concepts" not in data:
         raise SpecError(f"{path}: no `concepts:` block (a tree file or seeds to grow)")
     try:
-        return TreeJob.model_validate(data)
+        job = TreeJob.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_format_errors(exc, str(path), root)) from None
+    # A tree file ships beside its spec: a relative one is read from the spec's folder.
+    return job.model_copy(update={"concepts": job.concepts.anchored(path.parent)})
 
 
 def read_tree(path: Path) -> ConceptTree:

@@ -103,6 +103,10 @@ class Plan(BaseModel):
     parent_id: str | None = Field(default=None, description="The sample this one deepens.")
     parent_question: str | None = None
     operation: str | None = Field(default=None, description="How to deepen the parent.")
+    leaf: str | None = Field(default=None, description="The concept-tree leaf (its node id).")
+    attempt: int = Field(
+        default=0, ge=0, description="0: the slot's first try; k: its k-th replacement."
+    )
 
 
 class SampleRecord(BaseModel):

@@ -22,6 +22,7 @@ from typing import Any
 
 from synthloom.planning import make_plans, sample_id
 from synthloom.records import Plan
+from synthloom.run_tree import load_run_tree
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec
 from synthloom.store import iter_records
@@ -156,7 +157,7 @@ def allocate(scores: dict[CellKey, float], n: int, seed: int) -> list[CellKey]:
 
 def plan_round(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
     """The plans of refinement round `round_number` (empty when no cell is weak)."""
-    base = [*make_plans(spec), *run_dir.saved_plans()]
+    base = [*make_plans(spec, load_run_tree(spec)), *run_dir.saved_plans()]
     shares = grid_shares(spec)
     cells = collect_cells(base, run_dir, shares or ())
     refine = spec.refine

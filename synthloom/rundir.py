@@ -132,6 +132,11 @@ class RunDir:
                 counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
         return counts, done
 
+    def lost_ids(self) -> set[str]:
+        """Ids recorded as rejected or failed (and not also accepted)."""
+        accepted = {str(r.get("metadata", {}).get("id")) for r in iter_records(self.samples_path)}
+        return {str(r.get("id")) for r in iter_records(self.rejects_path)} - accepted
+
     PLANS = "plans"
 
     def saved_plans(self) -> list[Plan]:

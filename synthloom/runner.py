@@ -35,8 +35,9 @@ from rich.progress import (
 from rich.text import Text
 
 from agents.llm import classify_error, describe_error, model_name
-from synthloom.planning import make_plans
+from synthloom.planning import Planner
 from synthloom.records import Plan, RejectRecord, Turn, Usage
+from synthloom.run_tree import prepare_run_tree
 from synthloom.rundir import Counts, RunDir, reason_key
 from synthloom.spec import RunSpec
 from synthloom.tasks import make_task
@@ -68,6 +69,8 @@ class _Live:
     fatal: bool = False
     last_error: str | None = None
     started: float = field(default_factory=time.monotonic)
+    lost: list[Plan] = field(default_factory=list)
+    """Plans rejected or failed in this pass (candidates for a replacement attempt)."""
 
 
 @asynccontextmanager
@@ -124,11 +127,15 @@ class DatasetRun:
     async def run(self) -> RunResult:
         """Generate every pending sample; safe to call again after any interruption."""
         self.run_dir.claim(self.fingerprint, self.spec.model_dump(mode="json"))
+        # The concept tree (if any) is built, grown and pinned in the run folder first.
+        tree = await prepare_run_tree(self.spec, self.models.get("assistant"), self.console)
+        planner = Planner(self.spec, tree)
         # Plans of refinement rounds are persisted; they count like the base plans.
-        plans = [*make_plans(self.spec), *self.run_dir.saved_plans(), *self.extra_plans]
+        plans = [*planner.plans(), *self.run_dir.saved_plans(), *self.extra_plans]
         plans = list({p.id: p for p in plans}.values())
         if self.retry_failed:
             self.run_dir.drop_failed()
+        plans += self._replacements_so_far(planner, plans)
         counts, done = self.run_dir.tally({p.id for p in plans})
         todo = [p for p in plans if p.id not in done]
         live = _Live(counts=counts)
@@ -145,6 +152,17 @@ class DatasetRun:
                     await _purge_finished_threads(saver, done)
                 graph = self.task.build_graph().compile(checkpointer=saver, name=self.spec.task)
                 await self._drive(graph, saver, todo, live)
+                known = {p.id for p in plans}
+                # Lost samples get replacements with the same leaf and cell, so the
+                # accepted set stays even (up to `coverage.replacements` attempts each).
+                while not live.stop_reason and not live.counts.pending:
+                    fresh = [r for r in planner.replacements(live.lost) if r.id not in known]
+                    if not fresh:
+                        break
+                    known.update(r.id for r in fresh)
+                    live.lost = []
+                    live.counts.requested += len(fresh)
+                    await self._drive(graph, saver, fresh, live)
             if live.stop_reason:
                 status = "stopped"
             elif live.counts.pending:
@@ -164,6 +182,21 @@ class DatasetRun:
             stopped_because=live.stop_reason,
             last_error=live.last_error,
         )
+
+    def _replacements_so_far(self, planner: Planner, plans: list[Plan]) -> list[Plan]:
+        """Replacement plans earlier runs called for: recomputed from the rejects on disk."""
+        if not self.spec.coverage.replacements:
+            return []
+        lost_ids = self.run_dir.lost_ids()
+        by_id = {p.id: p for p in plans}
+        added: list[Plan] = []
+        frontier = [p for p in plans if p.id in lost_ids]
+        while frontier:
+            fresh = [r for r in planner.replacements(frontier) if r.id not in by_id]
+            by_id.update((r.id, r) for r in fresh)
+            added += fresh
+            frontier = [r for r in fresh if r.id in lost_ids]
+        return added
 
     def _write_manifest(self, live: _Live, status: str) -> None:
         self.run_dir.write_manifest(
@@ -266,6 +299,7 @@ class DatasetRun:
             usage=dict(Usage.of(usage).as_dict()),
         )
         self.run_dir.write_reject(record)
+        live.lost.append(plan)
         if status == "failed":
             live.counts.failed += 1
         else:

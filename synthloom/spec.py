@@ -178,6 +178,18 @@ class EvolveSpec(_Strict):
     )
 
 
+class CoverageSpec(_Strict):
+    """Keeping the accepted set even over leaves and condition cells."""
+
+    replacements: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Further attempts for a rejected or failed sample, with the same topic "
+        "(leaf) and conditions, so lost samples do not leave their cell short.",
+    )
+
+
 class RunSpec(_Strict):
     """Everything one run needs; its hash fingerprints the run folder."""
 
@@ -205,6 +217,7 @@ class RunSpec(_Strict):
     refine: RefineSpec = RefineSpec()
     evolve: EvolveSpec = EvolveSpec()
     models: ModelsSpec = ModelsSpec()
+    coverage: CoverageSpec = CoverageSpec()
     output: Path = Path("runs/synthloom")
     concurrency: int = Field(default=8, ge=1, le=4096)
     checkpointer: Literal["sqlite", "none"] = Field(
@@ -244,6 +257,7 @@ class RunSpec(_Strict):
             "task": True,
             "seed": True,
             "topics": True,
+            "concepts": True,
             "conditions": True,
             "dialogue": {"rounds", "assistant_system_prompt"},
             "cot": {"system_prompt"},
@@ -267,6 +281,8 @@ def load_spec(path: str | Path) -> RunSpec:
         # Knowledge files ship beside the spec: relative ones are read from its folder,
         # so every command (run, refine, validate) finds them from any working directory.
         spec = spec.model_copy(update={"knowledge": spec.knowledge.anchored(path.parent)})
+    if spec.concepts is not None:
+        spec = spec.model_copy(update={"concepts": spec.concepts.anchored(path.parent)})
     return spec
 
 

@@ -119,6 +119,10 @@ def _base_metadata(
     }
     if plan.round:
         meta["round"] = plan.round
+    if plan.leaf is not None:
+        meta["leaf"] = plan.leaf
+    if plan.attempt:
+        meta["attempt"] = plan.attempt
     if plan.parent_id:
         meta |= {"parent_id": plan.parent_id, "operation": plan.operation}
     grounding = final.get("grounding")

@@ -14,10 +14,11 @@ from synthloom import __version__
 from synthloom.curate.embedders import embed_normalized, embedder_name
 from synthloom.curate.rundata import JUDGEMENTS, RunData, read_jsonl
 from synthloom.curate.sample import Sample, words_of
+from synthloom.errors import SynthloomError
 from synthloom.planning import make_plans
 from synthloom.records import Usage
 from synthloom.report.cost import Pricing, cost_summary
-from synthloom.report.coverage import coverage, leaf_set_from_spec
+from synthloom.report.coverage import coverage, leaf_set_for_run
 from synthloom.report.metrics import (
     distinct_n,
     mean_pairwise_similarity,
@@ -25,6 +26,7 @@ from synthloom.report.metrics import (
     summary_stats,
     vendi_score,
 )
+from synthloom.run_tree import load_run_tree
 from synthloom.rundir import now_iso, reason_key
 from synthloom.spec import RunSpec
 
@@ -78,7 +80,11 @@ def _planned_conditions(spec: Mapping[str, Any]) -> dict[str, Counter[str]] | No
     except ValidationError:
         return None  # a spec from another version: show the expected shares only
     planned: dict[str, Counter[str]] = {name: Counter() for name in run_spec.conditions}
-    for plan in make_plans(run_spec):
+    try:
+        tree = load_run_tree(run_spec)
+    except SynthloomError:
+        return None  # the tree file moved since the run: show the expected shares only
+    for plan in make_plans(run_spec, tree):
         for name, value in plan.conditions.items():
             planned[name][value] += 1
     return planned
@@ -260,7 +266,9 @@ def build_report(
             "final": final_counts,
         },
         "diversity": _diversity(accepted, embedder, embedder_label, seed),
-        "coverage": coverage(leaf_set_from_spec(run.spec), (s.metadata for s in accepted)),
+        "coverage": coverage(
+            leaf_set_for_run(run.path, run.spec), (s.metadata for s in accepted)
+        ),
         "conditions": _conditions(run.spec, generated, accepted),
         "turns": _turns(accepted),
         "lengths": _lengths(accepted),

@@ -1,0 +1,94 @@
+"""The concept tree a run covers, pinned in its run folder.
+
+The first run builds it (imported, or the root and seeds) and, with `concepts.expand`,
+grows it with the model (checkpointed: a killed expansion resumes). It is saved as
+`concepts.json` in the run folder before any sample is planned; every later command
+(resume, refine, report) plans over that saved tree, so editing the source file or a
+model's different answers never move a sample that already exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from rich.console import Console
+
+from knowledge.concepts import ConceptTree
+from synthloom.spec import RunSpec
+from synthloom.store import rewrite_jsonl
+
+TREE_FILE = "concepts.json"
+
+
+def tree_path(spec: RunSpec) -> Path:
+    """Where the run's tree is saved: `concepts.output`, else the run folder."""
+    if spec.concepts is None:
+        raise ValueError("the spec has no `concepts` block")
+    return spec.concepts.output or spec.output / TREE_FILE
+
+
+def load_run_tree(spec: RunSpec) -> ConceptTree | None:
+    """The saved tree of the run; before the first run, the tree the spec names (ungrown)."""
+    if spec.concepts is None:
+        return None
+    path = tree_path(spec)
+    if path.exists():
+        return ConceptTree.load(path)
+    return spec.concepts.base_tree()
+
+
+def _embedder() -> Embeddings | None:
+    # Semantic near-duplicate screening when the offline model is there; names otherwise.
+    try:
+        from knowledge.embeddings import default_embeddings
+    except ImportError:  # pragma: no cover - the model ships with the package
+        return None
+    return default_embeddings()
+
+
+async def prepare_run_tree(
+    spec: RunSpec, model: BaseChatModel | None, console: Console
+) -> ConceptTree | None:
+    """Load the run's saved tree, or build (and grow) it and save it; None without concepts."""
+    if spec.concepts is None:
+        return None
+    path = tree_path(spec)
+    if path.exists():
+        return ConceptTree.load(path)
+    base = spec.concepts.base_tree()
+    settings = spec.concepts.expand
+    if settings is None:
+        base.save(path)
+        console.print(f"concept tree: {len(base)} nodes, {len(base.leaves())} leaves → {path}")
+        return base
+    if model is None:
+        raise ValueError("growing the concept tree needs a chat model")
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from graphs.expansion import ExpansionContext, expand_tree
+
+    ctx = ExpansionContext(tree=base, model=model, settings=settings, embeddings=_embedder())
+    checkpoints = path.with_name(path.name + ".checkpoints.sqlite")
+    checkpoints.parent.mkdir(parents=True, exist_ok=True)
+
+    def progress(state: Mapping[str, Any]) -> None:
+        grown = len(base) + len(state.get("added", []))
+        console.print(f"growing the concept tree: {grown} nodes, {state.get('calls', 0)} calls")
+
+    async with AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver:
+        result = await expand_tree(ctx, checkpointer=saver, on_batch=progress)
+    records = [{"type": "rejected", **r} for r in result.rejections]
+    records += [{"type": "failed", **f} for f in result.failures]
+    rewrite_jsonl(path.with_name(path.stem + ".rejections.jsonl"), records)
+    result.tree.save(path)  # last: its presence means the tree is final
+    summary = result.tree.graph.graph.get("expansion", {})
+    console.print(
+        f"concept tree grown: {len(base)} → {len(result.tree)} nodes "
+        f"({len(result.tree.leaves())} leaves, {summary.get('calls', '?')} calls, "
+        f"{len(result.rejections)} children rejected) → {path}"
+    )
+    return result.tree
