@@ -125,3 +125,44 @@ async def test_without_replacements_a_lost_slot_stays_lost(tmp_path: Path) -> No
     assert not kept & lost and kept | lost == set(range(80))
     assert not any(r["metadata"].get("attempt") for r in records)
     assert_counts_consistent(spec.output, requested=80)
+
+
+CHILDREN = {
+    "Sleep": ["Sleep apnea", "Insomnia after night shifts", "Sleep in toddlers"],
+    "Food": ["Reading food labels", "Healthy breakfast habits", "Eating less salt"],
+    "Movement": ["Stretches for desk workers", "Walking for heart health", "Daily movement goals"],
+}
+
+
+def propose_children(body: dict[str, Any]) -> str | None:
+    """Expander answers: three real subtopics of whichever seed the prompt is about."""
+    schema = (body.get("response_format") or {}).get("json_schema") or {}
+    if schema.get("name") != "ChildProposals":
+        return None
+    prompt = json.dumps(body["messages"])
+    parent = next(name for name in CHILDREN if name in prompt)
+    return json.dumps({"children": [{"name": child} for child in CHILDREN[parent]]})
+
+
+async def test_run_grows_the_tree_first_and_plans_over_its_new_leaves(tmp_path: Path) -> None:
+    with ScriptedOpenAIServer(responder=propose_children) as server:
+        text = spec_yaml(server.base_url, tmp_path / "run", samples=18, concurrency=4)
+        head, _, rest = text.partition("topics:\n")
+        text = (
+            f"{head}concepts:\n  seeds: [Sleep, Food, Movement]\n  root: Everyday health\n"
+            "  expand: {max_depth: 2, children_per_node: 3, max_nodes: 40}\n"
+            f"conditions:{rest.split('conditions:', 1)[1]}"
+        )
+        spec = parse_spec(text, source="grow-spec.yaml")
+        result = await run_dataset(spec)
+        calls = len(server.request_log)
+        again = await run_dataset(spec)  # the pinned tree is reused: no expansion calls
+        assert len(server.request_log) == calls and again.new_samples == 0
+    assert result.status == "completed"
+    saved = json.loads((spec.output / "concepts.json").read_text(encoding="utf-8"))
+    generated = {n["name"] for n in saved["nodes"] if n["origin"] == "generated"}
+    assert generated == {child for children in CHILDREN.values() for child in children}
+    records = read_jsonl(spec.output / "samples.jsonl")
+    counts = Counter(r["metadata"]["topic"] for r in records)
+    assert len(counts) == 9 and set(counts.values()) == {2}
+    assert "Sleep > Sleep apnea" in counts
