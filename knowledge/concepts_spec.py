@@ -11,13 +11,13 @@ concepts:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from knowledge.concepts import ConceptTree
-from knowledge.concepts_import import import_tree
-from knowledge.concepts_screen import ScreenRules
+if TYPE_CHECKING:  # the spec is read by every command; the tree code loads on first use
+    from knowledge.concepts import ConceptTree
+    from knowledge.concepts_screen import ScreenRules
 
 
 class _Strict(BaseModel):
@@ -76,6 +76,8 @@ class ExpandSpec(_Strict):
 
     def rules(self) -> ScreenRules:
         """The screen's thresholds."""
+        from knowledge.concepts_screen import ScreenRules
+
         return ScreenRules(
             similarity_threshold=self.similarity_threshold,
             overlap_threshold=self.overlap_threshold,
@@ -130,6 +132,9 @@ class ConceptsSpec(_Strict):
 
     def base_tree(self) -> ConceptTree:
         """The tree this block names: its file imported (and cut), or the root and seeds."""
+        from knowledge.concepts import ConceptTree
+        from knowledge.concepts_import import import_tree
+
         if self.tree is None:
             return ConceptTree.from_seeds(self.seeds, root=self.root)
         # Only an explicit `root` wraps a multi-rooted file; otherwise that is an error.

@@ -26,10 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.console import Console
 
-from knowledge.concepts import ConceptTree, render_tree, write_atomically
-from knowledge.concepts_import import IMPORT_FORMATS, icd10_tree, import_tree
 from knowledge.concepts_spec import ConceptsSpec, ExpandSpec
-from synthloom.coverage import coverage_from_records
 from synthloom.errors import SpecError, SynthloomError
 from synthloom.spec import ModelsSpec, RunSpec, _format_errors
 from synthloom.store import iter_records, rewrite_jsonl
@@ -39,6 +36,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from graphs.expansion import ExpansionResult
+    from knowledge.concepts import ConceptTree
 
 tree_app = typer.Typer(
     no_args_is_help=True,
@@ -91,10 +89,14 @@ def load_tree_job(path: Path) -> TreeJob:
 
 def read_tree(path: Path) -> ConceptTree:
     """A saved tree, or any importable file."""
+    from knowledge.concepts_import import import_tree
+
     return import_tree(path)
 
 
 def _with_run_coverage(tree: ConceptTree, run: Path | None) -> bool:
+    from synthloom.coverage import coverage_from_records
+
     if run is None:
         return False
     if not run.is_dir():
@@ -110,7 +112,9 @@ def _with_run_coverage(tree: ConceptTree, run: Path | None) -> bool:
 def import_(
     source: Annotated[str, typer.Argument(help="A .json, .yaml/.yml or .obo file, or `icd10`.")],
     to: Annotated[Path, typer.Option("--to", help="Where to save the tree (node-link JSON).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help=" | ".join(IMPORT_FORMATS))] = "auto",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="auto | outline | node-link | obo")
+    ] = "auto",
     root: Annotated[
         str | None, typer.Option(help="Put several top-level entries under a new root.")
     ] = None,
@@ -122,6 +126,8 @@ def import_(
     ] = None,
 ) -> None:
     """Import a hierarchy (outline, node-link, OBO ontology, or ICD-10) as a concept tree."""
+    from knowledge.concepts_import import IMPORT_FORMATS, icd10_tree, import_tree
+
     if source.casefold() == "icd10":
         tree = icd10_tree(3 if depth is None else depth)
     else:
@@ -150,6 +156,8 @@ def show(
     ] = None,
 ) -> None:
     """Print the tree as an indented outline."""
+    from knowledge.concepts import render_tree
+
     tree = read_tree(tree_path)
     if node is not None and node not in tree:
         raise SynthloomError(f"--node: no node with id {node!r} in {tree_path}")
@@ -230,6 +238,8 @@ def export(
     depth: Annotated[int | None, typer.Option(help="Mermaid: levels to draw.")] = None,
 ) -> None:
     """Write the tree as node-link JSON, GraphML, or a Mermaid flowchart."""
+    from knowledge.concepts import write_atomically
+
     tree = read_tree(tree_path)
     if fmt == "json":
         tree.save(to)
