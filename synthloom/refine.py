@@ -2,7 +2,8 @@
 
 After a round, every (topic × condition values) cell gets a weakness score —
 how far it falls short of an even share of accepted samples, plus how alike its
-accepted samples are — and the next round's samples are dealt in proportion,
+accepted samples are, plus how low the judge scored them when the run has been
+curated — and the next round's samples are dealt in proportion,
 each carrying a few "already covered" examples that push the model away from
 repeats. Evol-style deepening (cot) adds harder variants of accepted questions.
 A round's plans are saved before it runs, so an interrupted round resumes the
@@ -29,6 +30,9 @@ from synthloom.store import iter_records
 
 CellKey = tuple[str, tuple[tuple[str, str], ...]]
 SIMILARITY_WEIGHT = 0.5
+# A cell whose accepted samples the judge scored 1 (of 5) weighs as if they were
+# missing; a score of 5 adds nothing.
+LOW_SCORE_WEIGHT = 1.0
 
 
 def cell_of(topic: str, conditions: dict[str, str]) -> CellKey:
@@ -44,6 +48,15 @@ class CellStats:
     accepted: int = 0
     rejected: int = 0
     examples: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    """Judge `overall` scores (1-5) of its samples, from curation."""
+
+    @property
+    def low_score(self) -> float:
+        """0 when judged 5 on average (or never judged), 1 when judged 1."""
+        if not self.scores:
+            return 0.0
+        return (5.0 - sum(self.scores) / len(self.scores)) / 4.0
 
     @property
     def similarity(self) -> float:
@@ -108,6 +121,14 @@ def collect_cells(
         hit = by_id.get(str(record.get("id")))
         if hit is not None:
             cells[hit].rejected += 1
+    curated = run_dir.path / "curated"
+    for name in ("samples.jsonl", "rejects.jsonl"):
+        for record in iter_records(curated / name):
+            meta = record.get("metadata") or {}
+            judge = (meta.get("curation") or {}).get("judge") or {}
+            hit = by_id.get(str(meta.get("id")))
+            if hit is not None and isinstance(judge.get("overall"), int | float):
+                cells[hit].scores.append(float(judge["overall"]))
     return cells
 
 
@@ -121,7 +142,8 @@ def weakness(
     """How much a cell needs more samples.
 
     The shortfall against its share of the dataset (after `upcoming` more samples)
-    or against `target_per_cell`, plus a bonus for look-alike accepted samples.
+    or against `target_per_cell`, plus a bonus for look-alike accepted samples and
+    one for samples the judge scored low.
     """
     if not cells:
         return {}
@@ -132,7 +154,8 @@ def weakness(
         share = shares.get(key, 0.0) if shares is not None else uniform
         target = max(share * total, float(target_per_cell))
         look_alike = SIMILARITY_WEIGHT * c.similarity * c.accepted / 2
-        scores[key] = max(0.0, target - c.accepted) + look_alike
+        judged_low = LOW_SCORE_WEIGHT * c.low_score * c.accepted
+        scores[key] = max(0.0, target - c.accepted) + look_alike + judged_low
     return scores
 
 

@@ -141,3 +141,20 @@ refine: {{samples_per_round: 2}}
     # Four cells, two covered once each: after the round every cell's share is one sample.
     assert len(covered) == 2 and len(new) == 2
     assert not new & covered
+
+
+def test_cells_the_judge_scored_low_get_more_of_the_next_round(tmp_path: Path) -> None:
+    spec, run_dir = skewed_run(tmp_path, {"asthma": 10, "gout": 10, "anemia": 10})
+    curated = run_dir.path / "curated"
+    curated.mkdir()
+    with open(curated / "samples.jsonl", "w") as kept:
+        for line in run_dir.samples_path.read_text().splitlines():
+            record = json.loads(line)
+            low = record["metadata"]["topic"] == "gout"
+            judge = {"overall": 1 if low else 5}
+            record["metadata"]["curation"] = {"judge": judge}
+            kept.write(json.dumps(record) + "\n")
+    plans = plan_round(spec, run_dir, 1)
+    by_topic = Counter(p.topic for p in plans)
+    # Even counts, but gout's samples were judged poor: the round goes there.
+    assert by_topic["gout"] > by_topic["asthma"] + by_topic["anemia"]
