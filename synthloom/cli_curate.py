@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
+# Only light imports here: `synthloom --help` loads this module, and the curation
+# pipeline, judges, report, matplotlib, datasketch and chromadb take seconds to
+# import; each command imports what it needs.
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-import yaml
-from langchain_core.embeddings import Embeddings
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from synthloom.curate.config import CurateSpec
-from synthloom.curate.pipeline import CurationResult
-from synthloom.curate.rundata import read_json
 from synthloom.errors import RunDirError, SpecError, SynthloomError
-from synthloom.report.cost import Pricing, load_pricing
-from synthloom.rundir import RunDir
-from synthloom.spec import RunSpec
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from synthloom.curate.config import CurateSpec
+    from synthloom.curate.pipeline import CurationResult
+    from synthloom.report.cost import Pricing
+    from synthloom.spec import RunSpec
 
 err = Console(stderr=True)
 stdout = Console()
@@ -29,6 +29,12 @@ EmbedderChoice = Literal["auto", "lexical", "none"]
 
 
 def _run_spec(run_dir: Path) -> RunSpec:
+    from pydantic import ValidationError
+
+    from synthloom.curate.rundata import read_json
+    from synthloom.rundir import RunDir
+    from synthloom.spec import RunSpec
+
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run folder")
     path = run_dir / RunDir.SPEC
@@ -44,6 +50,13 @@ def _run_spec(run_dir: Path) -> RunSpec:
 
 def load_curate_spec(run_dir: Path, config: Path | None) -> CurateSpec:
     """The curate settings: `--config` file, else the run's spec.json `curate:`, else defaults."""
+    import yaml
+    from pydantic import ValidationError
+
+    from synthloom.curate.config import CurateSpec
+    from synthloom.curate.rundata import read_json
+    from synthloom.rundir import RunDir
+
     if config is not None:
         try:
             data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
@@ -91,6 +104,9 @@ def run_curation(
     console: Console | None = None,
 ) -> CurationResult:
     """Curate a run folder with the judges and embedder its settings need."""
+    import asyncio
+    import tempfile
+
     from synthloom.curate.embedders import default_embedder
     from synthloom.curate.models import open_judges
     from synthloom.curate.pipeline import curate_run
@@ -163,6 +179,11 @@ def curate(
 
 
 def _pricing(run_dir: Path, pricing: Path | None) -> Pricing | None:
+    from pydantic import ValidationError
+
+    from synthloom.curate.rundata import read_json
+    from synthloom.report.cost import Pricing, load_pricing
+    from synthloom.rundir import RunDir
 
     if pricing is not None:
         return load_pricing(pricing)

@@ -41,6 +41,7 @@ from synthloom.curate.rundata import (
     JUDGEMENTS,
     RunData,
     load_run,
+    planned_topics,
 )
 from synthloom.curate.sample import Sample
 from synthloom.curate.semantic import SemanticDedup
@@ -153,7 +154,7 @@ class Curator:
         self.log = log or (lambda _message: None)
         self.notes: list[str] = []
         self.cache = JudgementCache(run.curated_path / JUDGEMENTS)
-        topics = [str(t) for t in run.spec.get("topics") or []]
+        topics = planned_topics(run.path, run.spec)
         self.filters = _cheap_filters(spec)
         self.dedup = _dedup_blocks(spec, embedder, embedder_note, self.notes)
         self.llm = _llm_blocks(spec, judges or Judges(), topics, self.cache, self.notes)

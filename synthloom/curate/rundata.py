@@ -6,16 +6,20 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthloom.errors import RunDirError
 from synthloom.rundir import RunDir
+
+if TYPE_CHECKING:
+    from knowledge.concepts import ConceptTree
 
 CURATED = "curated"
 CURATED_SAMPLES = "samples.jsonl"
 CURATED_REJECTS = "rejects.jsonl"
 CURATION = "curation.json"
 JUDGEMENTS = "judgements.jsonl"
+TREE_FILE = "concepts.json"  # synthloom.run_tree.TREE_FILE, without importing the planner
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -142,3 +146,32 @@ def load_run(path: Path, *, with_curation: bool = True) -> RunData:
             rejects_file = curated / CURATED_REJECTS
             data.curated_rejects = list(read_jsonl(rejects_file)) if rejects_file.exists() else []
     return data
+
+
+def run_tree_file(run_path: Path, spec: dict[str, Any]) -> Path | None:
+    """The concept tree the run pinned: in its folder, or where `concepts.output` put it."""
+    concepts = spec.get("concepts")
+    if not isinstance(concepts, dict):
+        return None
+    candidates = [run_path / TREE_FILE]
+    if concepts.get("output"):
+        candidates.append(Path(str(concepts["output"])))
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def load_run_concepts(run_path: Path, spec: dict[str, Any]) -> ConceptTree | None:
+    """The run's pinned concept tree, or None for a run over flat `topics`."""
+    path = run_tree_file(run_path, spec)
+    if path is None:
+        return None
+    from knowledge.concepts import ConceptTree
+
+    return ConceptTree.load(path)
+
+
+def planned_topics(run_path: Path, spec: dict[str, Any]) -> list[str]:
+    """What the run's samples may be about: its tree's leaf topics, else its `topics`."""
+    tree = load_run_concepts(run_path, spec)
+    if tree is not None:
+        return [tree.topic(leaf) for leaf in tree.leaves()]
+    return [str(t) for t in spec.get("topics") or []]

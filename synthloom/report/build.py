@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from synthloom import __version__
 from synthloom.curate.embedders import embed_normalized, embedder_name
-from synthloom.curate.rundata import JUDGEMENTS, RunData, read_jsonl
+from synthloom.curate.rundata import JUDGEMENTS, RunData, load_run_concepts, read_jsonl
 from synthloom.curate.sample import Sample, words_of
 from synthloom.errors import SynthloomError
 from synthloom.planning import make_plans
@@ -74,14 +74,16 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _planned_conditions(spec: Mapping[str, Any]) -> dict[str, Counter[str]] | None:
+def _planned_conditions(run: RunData) -> dict[str, Counter[str]] | None:
+    spec = run.spec
     try:
         run_spec = RunSpec.model_validate(spec)
     except ValidationError:
         return None  # a spec from another version: show the expected shares only
     planned: dict[str, Counter[str]] = {name: Counter() for name in run_spec.conditions}
     try:
-        tree = load_run_tree(run_spec)
+        # The tree pinned in the run folder is what the run planned over (grown, maybe).
+        tree = load_run_concepts(run.path, dict(spec)) or load_run_tree(run_spec)
     except SynthloomError:
         return None  # the tree file moved since the run: show the expected shares only
     for plan in make_plans(run_spec, tree):
@@ -91,9 +93,10 @@ def _planned_conditions(spec: Mapping[str, Any]) -> dict[str, Counter[str]] | No
 
 
 def _conditions(
-    spec: Mapping[str, Any], generated: Sequence[Sample], accepted: Sequence[Sample]
+    run: RunData, generated: Sequence[Sample], accepted: Sequence[Sample]
 ) -> dict[str, Any]:
-    planned = _planned_conditions(spec)
+    spec = run.spec
+    planned = _planned_conditions(run)
     out: dict[str, Any] = {}
     for name, values in (spec.get("conditions") or {}).items():
         weights = {str(v["value"]): float(v.get("weight", 1.0)) for v in values}
@@ -266,10 +269,8 @@ def build_report(
             "final": final_counts,
         },
         "diversity": _diversity(accepted, embedder, embedder_label, seed),
-        "coverage": coverage(
-            leaf_set_for_run(run.path, run.spec), (s.metadata for s in accepted)
-        ),
-        "conditions": _conditions(run.spec, generated, accepted),
+        "coverage": coverage(leaf_set_for_run(run.path, run.spec), (s.metadata for s in accepted)),
+        "conditions": _conditions(run, generated, accepted),
         "turns": _turns(accepted),
         "lengths": _lengths(accepted),
         "judge": _judge(run),

@@ -1,19 +1,22 @@
 """Concept coverage: how many planned leaves got accepted samples, and how evenly.
 
-The planned leaves come from a `LeafSet`. Today that is the spec's topic list,
-matched on `metadata.topic`; a concept tree plugs in as a `LeafSet` of its leaf
-ids matched on `metadata.concept`.
+The planned leaves come from a `LeafSet`: the leaves of the run's concept tree
+(`concepts.json` in the run folder), matched on `metadata.leaf`, or without a tree
+the spec's topic list, matched on `metadata.topic`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from synthloom.curate.rundata import load_run_concepts, run_tree_file
 from synthloom.report.metrics import entropy
 
-LEAF_KEYS = ("concept", "leaf_id", "topic")
+LEAF_KEYS = ("leaf", "concept", "leaf_id", "topic")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class LeafSet:
     leaves: tuple[str, ...]
     key: str = "topic"
     source: str = "spec topics"
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def leaf_of(self, metadata: Mapping[str, Any]) -> str | None:
         """The sample's leaf, by this set's key (falling back along LEAF_KEYS)."""
@@ -34,9 +38,24 @@ class LeafSet:
 
 
 def leaf_set_from_spec(spec: Mapping[str, Any]) -> LeafSet:
-    """The planned leaves of a run from its `spec.json` (topics until a tree exists)."""
+    """The planned leaves of a run without a concept tree: the spec's topics."""
     topics = [str(t) for t in spec.get("topics") or []]
     return LeafSet(tuple(dict.fromkeys(topics)), key="topic", source="spec topics")
+
+
+def leaf_set_for_run(run_path: Path, spec: Mapping[str, Any]) -> LeafSet:
+    """The run's planned leaves: its pinned concept tree's leaves, else the spec's topics."""
+    path = run_tree_file(run_path, dict(spec))
+    tree = load_run_concepts(run_path, dict(spec))
+    if tree is None or path is None:
+        return leaf_set_from_spec(spec)
+    leaves = tuple(tree.leaves())
+    return LeafSet(
+        leaves,
+        key="leaf",
+        source=f"concept tree {path.name}",
+        labels={leaf: tree.topic(leaf) for leaf in leaves},
+    )
 
 
 def coverage(leaf_set: LeafSet, metadata: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -51,6 +70,9 @@ def coverage(leaf_set: LeafSet, metadata: Iterable[Mapping[str, Any]]) -> dict[s
             off_plan += 1
     covered = sum(1 for c in counts.values() if c > 0)
     value, normalized = entropy(counts)
+    # Leaves by how many samples they got: the shape of coverage when there are
+    # too many leaves for one bar each.
+    spread = Counter(counts.values())
     return {
         "source": leaf_set.source,
         "key": leaf_set.key,
@@ -61,4 +83,6 @@ def coverage(leaf_set: LeafSet, metadata: Iterable[Mapping[str, Any]]) -> dict[s
         "normalized_entropy": None if normalized is None else round(normalized, 4),
         "off_plan": off_plan,
         "counts": counts,
+        "labels": {leaf: leaf_set.labels[leaf] for leaf in counts if leaf in leaf_set.labels},
+        "leaves_by_samples": {str(k): spread[k] for k in sorted(spread)},
     }

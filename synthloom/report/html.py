@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
+from knowledge.concepts import PATH_SEPARATOR
 from synthloom import __version__
 from synthloom.report.plots import Figure, Value, bar_figure, fmt, grouped_figure
 
@@ -145,6 +146,40 @@ def _tokens(cost: dict[str, Any]) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
 
+MAX_LEAF_BARS = 30
+
+
+def coverage_figure(cov: dict[str, Any]) -> Figure:
+    """One bar per leaf for a small tree; leaves by sample count for a large one."""
+    caption = (
+        f"{cov['covered']} of {cov['leaves']} planned leaves ({cov['source']}) have an "
+        f"accepted sample; normalised entropy {_num(cov['normalized_entropy'])}; "
+        f"{cov['off_plan']} samples off plan."
+    )
+    if len(cov["counts"]) <= MAX_LEAF_BARS:
+        # A tree leaf's topic is its path: bars name the leaf, colours its top branch.
+        paths = [str(cov.get("labels", {}).get(leaf, leaf)) for leaf in cov["counts"]]
+        parts = [path.split(PATH_SEPARATOR) for path in paths]
+        return bar_figure(
+            "coverage",
+            "Concept coverage",
+            "Accepted samples per planned leaf"
+            + (", coloured by top-level branch. " if cov.get("labels") else ". ")
+            + caption,
+            [(p[-1], n) for p, n in zip(parts, cov["counts"].values(), strict=True)],
+            horizontal=True,
+            ylabel="accepted samples",
+            groups=[p[0] for p in parts] if cov.get("labels") else None,
+        )
+    return bar_figure(
+        "coverage",
+        "Concept coverage",
+        "Leaves by how many accepted samples they got (0: an uncovered leaf). " + caption,
+        [(f"{k} samples", n) for k, n in cov["leaves_by_samples"].items()],
+        ylabel="leaves",
+    )
+
+
 def report_figures(report: dict[str, Any]) -> list[Figure]:
     """Every figure the report has data for."""
     figures: list[Figure] = []
@@ -202,18 +237,7 @@ def report_figures(report: dict[str, Any]) -> list[Figure]:
         )
     cov = report["coverage"]
     if cov["counts"]:
-        figures.append(
-            bar_figure(
-                "coverage",
-                "Concept coverage",
-                f"Accepted samples per planned leaf ({cov['source']}): {cov['covered']} of "
-                f"{cov['leaves']} covered, normalised entropy {_num(cov['normalized_entropy'])}; "
-                f"{cov['off_plan']} samples off plan.",
-                list(cov["counts"].items()),
-                horizontal=True,
-                ylabel="accepted samples",
-            )
-        )
+        figures.append(coverage_figure(cov))
     for name, cond in report["conditions"].items():
         values = cond["values"]
         figures.append(
@@ -305,11 +329,11 @@ def report_figures(report: dict[str, Any]) -> list[Figure]:
             bar_figure(
                 "tokens",
                 "Tokens per accepted sample",
-                "All tokens spent (on rejected samples too), divided by accepted samples. "
-                + str(report["cost"]["note"]),
+                "All tokens spent (on rejected samples too), divided by accepted samples "
+                f"({report['cost']['note']}).",
                 [
-                    ("generation", round(tokens["generation"]["total_tokens"] / accepted, 1)),
-                    ("judges", round(tokens["judge"]["total_tokens"] / accepted, 1)),
+                    ("generation", round(tokens["generation"]["total_tokens"] / accepted)),
+                    ("judges", round(tokens["judge"]["total_tokens"] / accepted)),
                 ],
                 ylabel="tokens",
             )
@@ -339,7 +363,7 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
         Table(
             "conditions",
             "Conditions: requested vs actual",
-            ["condition", "value", "requested", "planned", "generated", "accepted", "accepted"],
+            ["condition", "value", "requested", "planned", "generated", "accepted", "share"],
             cond_rows,
             "The spec has no conditions.",
         )

@@ -62,8 +62,19 @@ def _new(height: float = HEIGHT) -> tuple[MplFigure, Axes]:
     return fig, ax
 
 
-def _label_bars(ax: Axes, bars: Any, values: Sequence[Value], horizontal: bool = False) -> None:
-    for bar, value in zip(bars, values, strict=True):
+def _label_bars(
+    ax: Axes,
+    bars: Any,
+    values: Sequence[Value],
+    horizontal: bool = False,
+    *,
+    fig_id: str,
+    start: int = 0,
+) -> None:
+    # Each value label is an SVG group `value-<figure>-<n>`, in data order, so a
+    # browser test can read what the page draws and hold it against the JSON.
+    for number, (bar, value) in enumerate(zip(bars, values, strict=True), start):
+        gid = f"value-{fig_id}-{number}"
         if horizontal:
             ax.annotate(
                 fmt(value),
@@ -72,6 +83,7 @@ def _label_bars(ax: Axes, bars: Any, values: Sequence[Value], horizontal: bool =
                 textcoords="offset points",
                 va="center",
                 fontsize=7,
+                gid=gid,
             )
         else:
             ax.annotate(
@@ -81,6 +93,7 @@ def _label_bars(ax: Axes, bars: Any, values: Sequence[Value], horizontal: bool =
                 textcoords="offset points",
                 ha="center",
                 fontsize=7,
+                gid=gid,
             )
 
 
@@ -93,13 +106,18 @@ def bar_figure(
     horizontal: bool = False,
     ylabel: str = "",
     ylim: tuple[float, float] | None = None,
+    groups: Sequence[str] | None = None,
 ) -> Figure:
-    """A labelled bar chart of (label, value) pairs."""
+    """A labelled bar chart of (label, value) pairs; bars of one of `groups` share a colour."""
     labels = [_short(label) for label, _ in values]
     numbers = [v for _, v in values]
     height = max(HEIGHT, 0.28 * len(values) + 1.0) if horizontal else HEIGHT
     fig, ax = _new(height)
-    colors = [PALETTE[i % len(PALETTE)] for i in range(len(values))]
+    if groups is not None:
+        order = list(dict.fromkeys(groups))
+        colors = [PALETTE[order.index(g) % len(PALETTE)] for g in groups]
+    else:
+        colors = [PALETTE[i % len(PALETTE)] for i in range(len(values))]
     if horizontal:
         bars = ax.barh(range(len(values)), numbers, color=colors)
         ax.set_yticks(range(len(values)), labels)
@@ -115,7 +133,7 @@ def bar_figure(
         ax.set_ylabel(ylabel, fontsize=8)
         top = max(numbers, default=0) or 1
         ax.set_ylim(*(ylim or (0, top * 1.15)))
-    _label_bars(ax, bars, numbers, horizontal)
+    _label_bars(ax, bars, numbers, horizontal, fig_id=fig_id)
     return Figure(fig_id, title, caption, _svg(fig, fig_id), list(values))
 
 
@@ -136,7 +154,7 @@ def grouped_figure(
     for index, (name, numbers) in enumerate(series):
         positions = [i + (index - (len(series) - 1) / 2) * width for i in range(len(categories))]
         bars = ax.bar(positions, numbers, width, label=name, color=PALETTE[index % len(PALETTE)])
-        _label_bars(ax, bars, numbers)
+        _label_bars(ax, bars, numbers, fig_id=fig_id, start=len(flat))
         flat.extend((f"{name} · {c}", v) for c, v in zip(categories, numbers, strict=True))
         top = max(top, *numbers) if numbers else top
     wrapped = [textwrap.fill(_short(c), WRAP_CHARS) for c in categories]

@@ -14,8 +14,9 @@ from langchain_core.language_models import GenericFakeChatModel
 from synthloom.curate.sample import Sample, words_of
 from synthloom.planning import make_plans
 from synthloom.records import Plan, RejectRecord, Turn
+from synthloom.run_tree import TREE_FILE, load_run_tree
 from synthloom.rundir import Counts, RunDir
-from synthloom.spec import RunSpec, parse_spec
+from synthloom.spec import RunSpec, load_spec
 from synthloom.tasks import DialogueTask
 
 EXAMPLE_SPEC = Path(__file__).resolve().parents[2] / "examples" / "clinic-dialogue" / "spec.yaml"
@@ -172,7 +173,9 @@ GENERAL: list[tuple[str, str]] = [
 
 def exchanges_for(topic: str, index: int, rounds: int) -> list[tuple[str, str]]:
     """Distinct dialogues: a topical exchange, then general ones, chosen by the plan index."""
-    pool = EXCHANGES.get(topic) or [pair for pairs in EXCHANGES.values() for pair in pairs]
+    # A concept-tree topic is a path ("Topic > Subtopic"): its first part picks the pool.
+    pool = next((pairs for name, pairs in EXCHANGES.items() if topic.startswith(name)), None)
+    pool = pool or [pair for pairs in EXCHANGES.values() for pair in pairs]
     picked = [pool[(index // 3) % len(pool)]]
     picked += [GENERAL[(index * 5 + 7 * k) % len(GENERAL)] for k in range(max(rounds - 1, 1))]
     user, assistant = picked[0]
@@ -204,7 +207,10 @@ def build_run(
     task.models = dict(MODELS)
     counts = Counts(requested=spec.samples)
     reject_at = {index: (status, reason) for index, status, reason in gen_rejects}
-    for plan in make_plans(spec):
+    tree = load_run_tree(spec)
+    if tree is not None:
+        tree.save(path / TREE_FILE)  # a run pins its tree in its folder
+    for plan in make_plans(spec, tree):
         usage = {"calls": 4, "prompt_tokens": 300 + plan.index, "completion_tokens": 120}
         if plan.index in reject_at:
             status, reason = reject_at[plan.index]
@@ -244,7 +250,7 @@ def build_run(
 
 def small_spec(samples: int = 6, **overrides: Any) -> RunSpec:
     """The example spec (its topics and conditions) with another sample count."""
-    spec = parse_spec(EXAMPLE_SPEC.read_text(encoding="utf-8"), source=str(EXAMPLE_SPEC))
+    spec = load_spec(EXAMPLE_SPEC)
     models = {
         "default": {
             "provider": "openai",
@@ -254,6 +260,13 @@ def small_spec(samples: int = 6, **overrides: Any) -> RunSpec:
     }
     data = {**spec.model_dump(mode="json"), "samples": samples, "models": models, **overrides}
     return RunSpec.model_validate(data)
+
+
+def example_topics() -> list[str]:
+    """The example's planned topics: its concept tree's leaves (or its flat topics)."""
+    spec = small_spec()
+    tree = load_run_tree(spec)
+    return [tree.topic(leaf) for leaf in tree.leaves()] if tree is not None else spec.topics
 
 
 @pytest.fixture

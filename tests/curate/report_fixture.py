@@ -9,7 +9,7 @@ from agents.judge import build_judges
 from synthloom.curate.config import CurateSpec
 from synthloom.curate.pipeline import Judges, curate_run
 from synthloom.records import Plan, Turn
-from tests.curate.conftest import build_run, dialogue, small_spec
+from tests.curate.conftest import build_run, dialogue, example_topics, small_spec
 from tests.curate.fakes import ScriptedJudgeModel, claims_json, labels_json, rubric_json
 
 SOURCES = ["A fever above five days needs review.", "Measure blood pressure at rest."]
@@ -32,7 +32,8 @@ def _reply(prompt: str, _: object) -> str:
         if "question (3)." in prompt:
             return claims_json("supported", "unsupported", "unsupported")
         return claims_json("supported", "supported", "supported", "unsupported")
-    topic = next(t for t in small_spec().topics if t in prompt)
+    # The labeler's answer: the leaf whose subtopic the dialogue's question names.
+    topic = next((t for t in example_topics() if t in prompt), example_topics()[0])
     return labels_json(topic, "medium")
 
 

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from datasketch import LeanMinHash, MinHashLSH
 
 from synthloom.curate import dedup as dedup_module
 from synthloom.curate.config import DedupSpec
@@ -73,7 +74,18 @@ def test_signatures_are_the_same_in_worker_processes(monkeypatch: pytest.MonkeyP
     assert np.array_equal(parallel, signatures(texts, ngram=3, num_perm=64))
 
 
-def test_near_duplicates_scale_without_pairwise_comparison() -> None:
+def test_near_duplicates_scale_without_pairwise_comparison(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    candidates: list[int] = []
+    query = MinHashLSH.query
+
+    def counting_query(self: MinHashLSH, sketch: LeanMinHash) -> list[object]:
+        found = list(query(self, sketch))
+        candidates.append(len(found))
+        return found
+
+    monkeypatch.setattr(MinHashLSH, "query", counting_query)
     rng = random.Random(0)
     vocabulary = [f"w{i}" for i in range(3000)]
     texts = [" ".join(rng.choices(vocabulary, k=60)) for _ in range(3000)]
@@ -85,6 +97,10 @@ def test_near_duplicates_scale_without_pairwise_comparison() -> None:
         texts.append(" ".join(words))
     found = {d.index: d.of for d in near_duplicates(texts, threshold=0.7, ngram=3, workers=1)}
     assert found == planted
+    # One LSH query per sample, and only the planted pairs (plus a rare collision)
+    # come back as candidates: pairwise would verify ~4.6 million pairs.
+    assert len(candidates) == len(texts)
+    assert len(planted) <= sum(candidates) < 2 * len(planted)
 
 
 def test_semantic_dedup_catches_a_paraphrase_that_minhash_misses() -> None:

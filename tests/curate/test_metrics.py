@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from synthloom.report.coverage import LeafSet, coverage
+from knowledge.concepts import ConceptTree
+from synthloom.report.coverage import LeafSet, coverage, leaf_set_for_run
+from synthloom.report.html import coverage_figure
 from synthloom.report.metrics import (
     distinct_n,
     entropy,
@@ -74,3 +77,31 @@ def test_a_concept_tree_plugs_in_as_leaf_ids_on_metadata_concept() -> None:
     tree = LeafSet(("E11", "I10"), key="concept", source="concept tree")
     result = coverage(tree, [{"concept": "E11", "topic": "Diabetes"}, {"concept": "E11"}])
     assert result["counts"] == {"E11": 2, "I10": 0} and result["source"] == "concept tree"
+
+
+def test_coverage_reads_the_leaves_of_the_run_s_saved_concept_tree(tmp_path: Path) -> None:
+    tree = ConceptTree.from_seeds(["Fever", "Asthma"], root="Paediatrics")
+    fever = next(leaf for leaf in tree.leaves() if tree.name(leaf) == "Fever")
+    tree.add(fever, "Febrile seizures", origin="seed")
+    tree.add(fever, "Fever in infants", origin="seed")
+    tree.save(tmp_path / "concepts.json")
+    spec = {"topics": ["unused"], "concepts": {"seeds": ["Fever", "Asthma"]}}
+    leaves = leaf_set_for_run(tmp_path, spec)
+    assert len(leaves.leaves) == 3 and leaves.key == "leaf"  # Fever is no longer a leaf
+    infants = next(leaf for leaf in leaves.leaves if leaves.labels[leaf].endswith("infants"))
+    metas = [{"leaf": infants, "topic": "x"}, {"leaf": infants}, {"leaf": fever}]
+    result = coverage(leaves, metas)
+    assert result["covered"] == 1 and result["off_plan"] == 1
+    assert result["labels"][infants] == "Fever > Fever in infants"
+    assert result["leaves_by_samples"] == {"0": 2, "2": 1}
+    # Without a saved tree the spec's topics are the leaves.
+    assert leaf_set_for_run(tmp_path / "elsewhere", spec).leaves == ("unused",)
+
+
+def test_a_large_tree_is_drawn_as_leaves_by_sample_count() -> None:
+    leaves = LeafSet(tuple(f"L{i}" for i in range(100)), key="leaf")
+    metas = [{"leaf": f"L{i % 60}"} for i in range(90)]
+    result = coverage(leaves, metas)
+    assert result["leaves_by_samples"] == {"0": 40, "1": 30, "2": 30}
+    figure = coverage_figure(result)
+    assert figure.values == [("0 samples", 40), ("1 samples", 30), ("2 samples", 30)]

@@ -14,11 +14,13 @@ from synthloom.curate.config import CurateSpec
 from synthloom.curate.pipeline import Judges, curate_run
 from synthloom.errors import RunDirError
 from synthloom.records import Plan, Turn
+from synthloom.run_tree import load_run_tree
 from tests.curate.conftest import (
     EXCHANGES,
     ConceptEmbeddings,
     build_run,
     dialogue,
+    example_topics,
     exchanges_for,
     read_jsonl,
     small_spec,
@@ -53,7 +55,7 @@ def _copy_of_plan(index: int) -> list[Turn]:
 def _plans() -> list[Plan]:
     from synthloom.planning import make_plans
 
-    return list(make_plans(SPEC))
+    return list(make_plans(SPEC, load_run_tree(SPEC)))
 
 
 def extra(plan: Plan) -> dict[str, Any]:
@@ -65,7 +67,7 @@ def judge_reply(prompt: str, _: object) -> str:
         return rubric_json(1 if "low-quality-marker" in prompt else 4, "Fine.")
     if "Sources:" in prompt:
         return claims_json("supported", "supported")
-    return labels_json("other" if "low-quality-marker" in prompt else SPEC.topics[0])
+    return labels_json("other" if "low-quality-marker" in prompt else example_topics()[0])
 
 
 def judges(model: ScriptedJudgeModel) -> Judges:

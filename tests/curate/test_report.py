@@ -34,7 +34,14 @@ def test_report_figures_agree_with_the_curated_files(run: Path) -> None:
     assert final["requested"] == final["accepted"] + final["rejected"] + final["failed"]
     assert report["diversity"]["samples"] == len(kept)
     assert sum(report["coverage"]["counts"].values()) == len(kept)
-    assert report["coverage"]["counts"] == dict(Counter(r["metadata"]["topic"] for r in kept))
+    # The example plans over its concept tree: coverage counts its leaves.
+    cov = report["coverage"]
+    assert cov["key"] == "leaf" and cov["leaves"] == 9
+    assert {k: n for k, n in cov["counts"].items() if n} == dict(
+        Counter(r["metadata"]["leaf"] for r in kept)
+    )
+    assert cov["covered"] == len({r["metadata"]["leaf"] for r in kept})
+    assert all(cov["labels"][r["metadata"]["leaf"]] == r["metadata"]["topic"] for r in kept)
     persona = report["conditions"]["persona"]
     assert persona["accepted"] == dict(
         Counter(r["metadata"]["conditions"]["persona"] for r in kept)
