@@ -6,7 +6,9 @@
    prompt rendering, structured-output parsing, screening, state and checkpoints.
 2. Planning: `Allocator` deals `--samples` samples over the grown tree's leaves and a
    condition grid; then a coverage report with 20% random rejects, reallocation until
-   settled, and coverage written onto every node.
+   settled, and coverage written onto every node. `run_plans_s` times what
+   `synthloom run` does before its first sample: the run's `Planner` over the tree
+   (each plan with its id), plus one replacement plan for a fifth of them.
 3. Files: save and load the tree (node-link JSON).
 
 Usage::
@@ -38,7 +40,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 
 from graphs.expansion import ExpansionContext, expand_tree  # noqa: E402
 from knowledge.concepts import ConceptTree  # noqa: E402
-from knowledge.concepts_spec import ExpandSpec  # noqa: E402
+from knowledge.concepts_spec import ConceptsSpec, ExpandSpec  # noqa: E402
 from synthloom.coverage import (  # noqa: E402
     Allocator,
     ConditionGrid,
@@ -46,6 +48,8 @@ from synthloom.coverage import (  # noqa: E402
     coverage_report,
     reallocate,
 )
+from synthloom.planning import Planner  # noqa: E402
+from synthloom.spec import RunSpec  # noqa: E402
 from tests.concepts.scripted import HashingEmbeddings, ScriptedChatModel, taxonomy_answer  # noqa: E402
 
 SEEDS = ["Hypertension", "Type 2 diabetes", "Asthma"]
@@ -119,6 +123,22 @@ def plan(tree: ConceptTree, args: argparse.Namespace, figures: dict[str, float])
         report = coverage_report(every, outcomes, max_attempts=4)
         report.apply(tree)
     balance = report.balance("planned")
+    spec = RunSpec.model_validate(
+        {
+            "samples": args.samples,
+            "concepts": ConceptsSpec(seeds=SEEDS),
+            "conditions": {
+                name: {v: w for v, w in values} if isinstance(values[0], tuple) else values
+                for name, values in CONDITIONS.items()
+            },
+            "coverage": {"replacements": 3},
+        }
+    )
+    with timed(figures, "run_plans_s"):
+        planner = Planner(spec, tree)
+        plans = list(planner.plans())
+        replacements = planner.replacements(plans[::5])
+    figures["run_plans"] = len(plans) + len(replacements)
     figures |= {
         "samples": args.samples,
         "replacement_samples": len(every) - len(assignments),

@@ -11,7 +11,7 @@ concepts:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -132,11 +132,28 @@ class ConceptsSpec(_Strict):
 
     def base_tree(self) -> ConceptTree:
         """The tree this block names: its file imported (and cut), or the root and seeds."""
-        from knowledge.concepts import ConceptTree
+        from knowledge.concepts import ConceptTree, ConceptTreeError
         from knowledge.concepts_import import import_tree
 
         if self.tree is None:
             return ConceptTree.from_seeds(self.seeds, root=self.root)
         # Only an explicit `root` wraps a multi-rooted file; otherwise that is an error.
         root = self.root if "root" in self.model_fields_set else None
-        return import_tree(self.tree, root=root, max_depth=self.max_depth)
+        try:
+            return import_tree(self.tree, root=root, max_depth=self.max_depth)
+        except ConceptTreeError as exc:  # say which spec field named the file
+            raise ConceptTreeError(f"concepts.tree: {exc}") from None
+
+    def identity(self) -> dict[str, Any]:
+        """What decides the dataset's tree, for the run's plan fingerprint.
+
+        The tree file by name, not by the absolute path `anchored` gave it (sample ids
+        must not depend on where a checkout lives); not `output` (where it is saved) nor
+        `expand.concurrency` (how fast it grows).
+        """
+        data = self.model_dump(mode="json", exclude={"output"})
+        if self.tree is not None:
+            data["tree"] = self.tree.name
+        if isinstance(data.get("expand"), dict):
+            data["expand"].pop("concurrency", None)
+        return data

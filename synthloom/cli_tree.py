@@ -46,6 +46,7 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 DEFAULT_TREE_FILE = "concepts.json"
+COVERAGE_COUNTS = ("planned", "accepted", "rejected", "failed", "pending", "given_up")
 
 
 class TreeJob(BaseModel):
@@ -94,15 +95,52 @@ def read_tree(path: Path) -> ConceptTree:
     return import_tree(path)
 
 
+def _run_spec(run: Path) -> RunSpec | None:
+    """The validated spec a run folder keeps (`spec.json`), if it has a readable one."""
+    try:
+        return RunSpec.model_validate_json((run / "spec.json").read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return None
+
+
+def _tree_of(tree_path: Path | None, run: Path | None) -> tuple[ConceptTree, Path]:
+    """The tree named on the command line, else the one the run folder pinned."""
+    if tree_path is not None:
+        return read_tree(tree_path), tree_path
+    if run is None:
+        raise SynthloomError("name a tree file, or a run folder with --run")
+    spec = _run_spec(run)
+    candidates = [run / DEFAULT_TREE_FILE]
+    if spec is not None and spec.concepts is not None and spec.concepts.output is not None:
+        candidates.append(spec.concepts.output)
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise SynthloomError(f"{run}: no {DEFAULT_TREE_FILE} here (a run over a concept tree?)")
+    return read_tree(found), found
+
+
 def _with_run_coverage(tree: ConceptTree, run: Path | None) -> bool:
-    from synthloom.coverage import coverage_from_records
+    """Store the run's per-node coverage on `tree`; pending slots need the run's spec."""
+    from synthloom.coverage import run_coverage
 
     if run is None:
         return False
     if not run.is_dir():
         raise SynthloomError(f"{run}: not a run folder")
-    report = coverage_from_records(
-        iter_records(run / "samples.jsonl"), iter_records(run / "rejects.jsonl")
+    spec = _run_spec(run)
+    plans: list[Any] = []
+    max_attempts = 1
+    if spec is not None and spec.concepts is not None:
+        from synthloom.planning import Planner
+
+        # Plans of the run's own tree: slots not yet run count as pending.
+        plans = list(Planner(spec, tree).plans())
+        max_attempts = spec.coverage.replacements + 1
+    report = run_coverage(
+        plans,
+        iter_records(run / "samples.jsonl"),
+        iter_records(run / "rejects.jsonl"),
+        max_attempts=max_attempts,
     )
     report.apply(tree)
     return True
@@ -147,7 +185,9 @@ def import_(
 
 @tree_app.command()
 def show(
-    tree_path: Annotated[Path, typer.Argument(metavar="TREE", help="A tree file.")],
+    tree_path: Annotated[
+        Path | None, typer.Argument(metavar="[TREE]", help="A tree file (default: the run's).")
+    ] = None,
     depth: Annotated[int | None, typer.Option(help="Levels to show below the start.")] = None,
     max_children: Annotated[int | None, typer.Option(help="Children shown per node.")] = None,
     node: Annotated[str | None, typer.Option(help="Start at this node id.")] = None,
@@ -158,7 +198,7 @@ def show(
     """Print the tree as an indented outline."""
     from knowledge.concepts import render_tree
 
-    tree = read_tree(tree_path)
+    tree, tree_path = _tree_of(tree_path, run)
     if node is not None and node not in tree:
         raise SynthloomError(f"--node: no node with id {node!r} in {tree_path}")
     coverage = _with_run_coverage(tree, run) or any(
@@ -172,12 +212,14 @@ def show(
 
 @tree_app.command()
 def stats(
-    tree_path: Annotated[Path, typer.Argument(metavar="TREE", help="A tree file.")],
+    tree_path: Annotated[
+        Path | None, typer.Argument(metavar="[TREE]", help="A tree file (default: the run's).")
+    ] = None,
     run: Annotated[Path | None, typer.Option(help="A run folder: add per-leaf coverage.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts by depth and origin, branching, the last expansion, and coverage."""
-    tree = read_tree(tree_path)
+    tree, _ = _tree_of(tree_path, run)
     summary: dict[str, Any] = asdict(tree.stats())
     summary["expansion"] = tree.graph.graph.get("expansion")
     if _with_run_coverage(tree, run):
@@ -224,6 +266,11 @@ def _stats_lines(summary: Mapping[str, Any]) -> list[str]:
             f"coverage: {coverage['leaves_with_samples']}/{summary['leaves']} leaves with "
             f"samples · accepted per leaf min {coverage['accepted_min']} · mean "
             f"{coverage['accepted_mean']} · max {coverage['accepted_max']}"
+        )
+        root = coverage.get("root") or {}
+        lines.append(
+            "samples: "
+            + " · ".join(f"{k.replace('_', ' ')} {root.get(k, 0)}" for k in COVERAGE_COUNTS)
         )
     return lines
 

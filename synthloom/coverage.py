@@ -25,12 +25,14 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from knowledge.concepts import ConceptTree
+from synthloom.store import iter_records, write_json_atomic
 
 Cell = dict[str, str]
 Outcome = Literal["accepted", "rejected", "failed"]
@@ -376,14 +378,10 @@ def cell_key(cell: Mapping[str, str]) -> str:
     return json.dumps(cell, ensure_ascii=False, sort_keys=True)
 
 
-def coverage_from_records(
+def _recorded(
     samples: Iterable[Mapping[str, Any]], rejects: Iterable[Mapping[str, Any]]
-) -> CoverageReport:
-    """Coverage of a run folder's `samples.jsonl` and `rejects.jsonl` records.
-
-    Reads the leaf, index, attempt and conditions that tree-planned samples carry
-    (`metadata` of samples, `plan` of rejects); records without a leaf are skipped.
-    """
+) -> tuple[list[Assignment], dict[AttemptKey, Outcome]]:
+    # Refinement rounds and evolved variants are extra samples, not attempts at a slot.
     assignments: list[Assignment] = []
     outcomes: dict[AttemptKey, Outcome] = {}
     accepted: list[tuple[Mapping[str, Any], Outcome]] = [
@@ -394,7 +392,7 @@ def coverage_from_records(
         for r in rejects
     ]
     for where, outcome in [*accepted, *lost]:
-        if where.get("leaf") is None:
+        if where.get("leaf") is None or where.get("round") or where.get("parent_id"):
             continue
         a = Assignment(
             index=int(where.get("index", 0)),
@@ -403,5 +401,135 @@ def coverage_from_records(
             attempt=int(where.get("attempt", 0)),
         )
         assignments.append(a)
-        outcomes[a.key] = outcome
-    return coverage_report(assignments, outcomes)
+        # An accepted record wins over a reject of the same attempt (a retried failure).
+        if outcomes.get(a.key) != "accepted":
+            outcomes[a.key] = outcome
+    return assignments, outcomes
+
+
+def coverage_from_records(
+    samples: Iterable[Mapping[str, Any]],
+    rejects: Iterable[Mapping[str, Any]],
+    *,
+    max_attempts: int = 3,
+) -> CoverageReport:
+    """Coverage of a run folder's `samples.jsonl` and `rejects.jsonl` records.
+
+    Reads the leaf, index, attempt and conditions that tree-planned samples carry
+    (`metadata` of samples, `plan` of rejects); records without a leaf, and those of
+    refinement rounds, are skipped.
+    """
+    assignments, outcomes = _recorded(samples, rejects)
+    return coverage_report(assignments, outcomes, max_attempts=max_attempts)
+
+
+class SlotPlan(Protocol):
+    """What coverage reads of a run's plan (`synthloom.records.Plan`)."""
+
+    @property
+    def index(self) -> int: ...  # noqa: D102
+
+    @property
+    def leaf(self) -> str | None: ...  # noqa: D102
+
+    @property
+    def conditions(self) -> Mapping[str, str]: ...  # noqa: D102
+
+    @property
+    def attempt(self) -> int: ...  # noqa: D102
+
+    @property
+    def round(self) -> int: ...  # noqa: D102
+
+
+def run_coverage(
+    plans: Iterable[SlotPlan],
+    samples: Iterable[Mapping[str, Any]],
+    rejects: Iterable[Mapping[str, Any]],
+    *,
+    max_attempts: int,
+) -> CoverageReport:
+    """Coverage of a run: its planned slots (pending ones too) and every recorded outcome.
+
+    Replacements the outcomes call for but that have not run yet count as pending, so
+    an interrupted run reports what it still owes each leaf.
+    """
+    planned = [
+        Assignment(p.index, p.leaf, dict(p.conditions), p.attempt)
+        for p in plans
+        if p.leaf is not None and p.round == 0 and p.attempt == 0
+    ]
+    recorded, outcomes = _recorded(samples, rejects)
+    by_key = {a.key: a for a in [*planned, *recorded]}
+    every = settle(list(by_key.values()), outcomes, max_attempts=max_attempts)
+    return coverage_report(every, outcomes, max_attempts=max_attempts)
+
+
+COVERAGE_FILE = "coverage.json"
+
+
+def coverage_document(
+    report: CoverageReport, tree: ConceptTree, *, tree_file: str, max_attempts: int
+) -> dict[str, Any]:
+    """What `coverage.json` holds: balance, per-leaf, per-cell and per-node counts.
+
+    Stores the counts on the tree's nodes too (`CoverageReport.apply`); leaves no
+    sample reached are listed with zeros, so the even spread can be checked by eye.
+    """
+    report.apply(tree)
+    leaves = tree.leaves()
+    zero = NodeCoverage().as_dict()
+    per_leaf = {
+        leaf: {"topic": tree.topic(leaf), **tree.graph.nodes[leaf].get("coverage", zero)}
+        for leaf in leaves
+    }
+    # Leaves no plan reached yet count as zeros in the balance.
+    known = {leaf: report.leaves.get(leaf, NodeCoverage()) for leaf in leaves}
+    balance = CoverageReport(known, report.cells).balance()
+    planned = CoverageReport(known, report.cells).balance("planned")
+    return {
+        "tree": tree_file,
+        "tree_fingerprint": tree.fingerprint(),
+        "max_attempts": max_attempts,
+        "balance": {**asdict(balance), "planned_min": planned.min, "planned_max": planned.max},
+        "totals": tree.graph.nodes[tree.root].get("coverage", zero),
+        "leaves": per_leaf,
+        "cells": {key: c.as_dict() for key, c in sorted(report.cells.items())},
+        "nodes": {n: tree.graph.nodes[n].get("coverage", zero) for n in tree.nodes()},
+    }
+
+
+def coverage_summary(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The few figures of `coverage.json` that `run.json` repeats."""
+    balance = document["balance"]
+    return {
+        "file": COVERAGE_FILE,
+        "leaves": balance["leaves"],
+        "accepted_per_leaf_min": balance["min"],
+        "accepted_per_leaf_max": balance["max"],
+        # max - min is the figure to read when there are fewer samples than leaves.
+        "accepted_spread": balance["max"] - balance["min"],
+        "max_deviation": round(balance["max_deviation"], 4),
+        "given_up": document["totals"]["given_up"],
+        "pending": document["totals"]["pending"],
+    }
+
+
+def write_run_coverage(
+    run_path: Path,
+    tree: ConceptTree,
+    plans: Iterable[SlotPlan],
+    *,
+    tree_file: str,
+    max_attempts: int,
+) -> dict[str, Any]:
+    """Write the run folder's `coverage.json` (atomically) and return its summary."""
+    report = run_coverage(
+        plans,
+        iter_records(run_path / "samples.jsonl"),
+        iter_records(run_path / "rejects.jsonl"),
+        max_attempts=max_attempts,
+    )
+    document = coverage_document(report, tree, tree_file=tree_file, max_attempts=max_attempts)
+    write_json_atomic(run_path / COVERAGE_FILE, document)
+    return coverage_summary(document)

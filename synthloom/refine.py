@@ -16,7 +16,7 @@ import hashlib
 import math
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Any
@@ -79,21 +79,23 @@ def opening_text(record: dict[str, Any]) -> str:
 MAX_GRID_CELLS = 20_000
 
 
-def grid_shares(spec: RunSpec) -> dict[CellKey, float] | None:
+def grid_shares(spec: RunSpec, topics: Sequence[str] | None = None) -> dict[CellKey, float] | None:
     """Each cell of topics × condition values with the share the spec asks for.
 
-    Topics are dealt evenly and condition values by weight, so a cell's share is
-    1/len(topics) times the product of its values' weights. None if the grid is
-    too large to enumerate; refinement then works over the planned cells.
+    Topics (the spec's, or the concept-tree leaves' paths) are dealt evenly and
+    condition values by weight, so a cell's share is 1/len(topics) times the product
+    of its values' weights. None if the grid is too large to enumerate; refinement
+    then works over the planned cells.
     """
-    size = len(spec.topics) * math.prod(len(v) for v in spec.conditions.values())
-    if size > MAX_GRID_CELLS:
+    topics = list(dict.fromkeys(spec.topics if topics is None else topics))
+    size = len(topics) * math.prod(len(v) for v in spec.conditions.values())
+    if size > MAX_GRID_CELLS or not topics:
         return None
     names = sorted(spec.conditions)
     shares: dict[CellKey, float] = {}
-    for topic in spec.topics:
+    for topic in topics:
         for combo in product(*(spec.conditions[n] for n in names)):
-            share = 1.0 / len(spec.topics)
+            share = 1.0 / len(topics)
             for name, value in zip(names, combo, strict=True):
                 total = sum(v.weight for v in spec.conditions[name])
                 share *= value.weight / total
@@ -180,8 +182,9 @@ def allocate(scores: dict[CellKey, float], n: int, seed: int) -> list[CellKey]:
 
 def plan_round(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
     """The plans of refinement round `round_number` (empty when no cell is weak)."""
-    base = [*make_plans(spec, load_run_tree(spec)), *run_dir.saved_plans()]
-    shares = grid_shares(spec)
+    tree = load_run_tree(spec)
+    base = [*make_plans(spec, tree), *run_dir.saved_plans()]
+    shares = grid_shares(spec, None if tree is None else [tree.topic(n) for n in tree.leaves()])
     cells = collect_cells(base, run_dir, shares or ())
     refine = spec.refine
     if refine.target_per_cell and all(c.accepted >= refine.target_per_cell for c in cells.values()):
@@ -190,6 +193,9 @@ def plan_round(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
     scores = weakness(cells, upcoming=n, shares=shares, target_per_cell=refine.target_per_cell)
     keys = allocate(scores, n, spec.seed + round_number)
     fingerprint = spec.plan_fingerprint()
+    # Over a concept tree a topic is a leaf's path: the sample carries the leaf too,
+    # so coverage counts it on that leaf (the id stays a function of the topic).
+    leaf_of = {p.topic: p.leaf for p in base if p.leaf is not None}
     rng = random.Random(f"{spec.seed}:refine:{round_number}")
     plans = []
     for slot, key in enumerate(keys):
@@ -212,6 +218,7 @@ def plan_round(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
                 rounds=rounds,
                 round=round_number,
                 avoid=avoid,
+                leaf=leaf_of.get(topic),
             )
         )
     return plans + evolve_plans(spec, run_dir, round_number)
@@ -245,6 +252,7 @@ def evolve_plans(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan
                 parent_id=meta["id"],
                 parent_question=meta["cot"]["question"],
                 operation=operation,
+                leaf=meta.get("leaf"),
             )
         )
     return plans

@@ -99,8 +99,8 @@ class RunDir:
         manifest = self.read_manifest()
         if manifest is not None and manifest.get("fingerprint") != fingerprint:
             raise RunDirError(
-                f"{self.path} holds a run of a different spec (topics, conditions, seed or "
-                "dialogue changed); choose another `output:` or delete the folder"
+                f"{self.path} holds a run of a different spec (topics, concept tree, conditions, "
+                "seed or dialogue changed); choose another `output:` or delete the folder"
             )
         if manifest is None and self.path.exists() and any(self.path.iterdir()):
             stray = {p.name for p in self.path.iterdir()} - {self.CHECKPOINTS}

@@ -35,9 +35,11 @@ from rich.progress import (
 from rich.text import Text
 
 from agents.llm import classify_error, describe_error, model_name
+from knowledge.concepts import ConceptTree
+from synthloom.coverage import write_run_coverage
 from synthloom.planning import Planner
 from synthloom.records import Plan, RejectRecord, Turn, Usage
-from synthloom.run_tree import prepare_run_tree
+from synthloom.run_tree import prepare_run_tree, tree_path
 from synthloom.rundir import Counts, RunDir, reason_key
 from synthloom.spec import RunSpec
 from synthloom.tasks import make_task
@@ -71,6 +73,8 @@ class _Live:
     started: float = field(default_factory=time.monotonic)
     lost: list[Plan] = field(default_factory=list)
     """Plans rejected or failed in this pass (candidates for a replacement attempt)."""
+    coverage: dict[str, Any] | None = None
+    """Summary of the run's `coverage.json` (runs over a concept tree)."""
 
 
 @asynccontextmanager
@@ -171,6 +175,8 @@ class DatasetRun:
                 status = "completed"
         finally:
             self.run_dir.close()
+            if tree is not None:
+                live.coverage = self._write_coverage(tree, plans)
             self._write_manifest(live, status)
         return RunResult(
             path=self.spec.output,
@@ -208,7 +214,18 @@ class DatasetRun:
                 "models": self.model_names,
                 "stopped_because": live.stop_reason,
                 "last_error": live.last_error,
+                **({"coverage": live.coverage} if live.coverage else {}),
             },
+        )
+
+    def _write_coverage(self, tree: ConceptTree, plans: list[Plan]) -> dict[str, Any]:
+        """Per-leaf, per-cell and per-node counts into `coverage.json`; its summary back."""
+        return write_run_coverage(
+            self.run_dir.path,
+            tree,
+            plans,
+            tree_file=tree_path(self.spec).name,
+            max_attempts=self.spec.coverage.replacements + 1,
         )
 
     async def _drive(

@@ -263,6 +263,9 @@ class RunSpec(_Strict):
             "cot": {"system_prompt"},
         }
         payload = self.model_dump(mode="json", include=keys)
+        if self.concepts is not None:
+            # The tree by file name: ids must not depend on where the checkout lives.
+            payload["concepts"] = self.concepts.identity()
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

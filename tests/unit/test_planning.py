@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from synthloom.planning import make_plans
+from knowledge.concepts import ConceptTree
+from synthloom.planning import Planner, make_plans
 from synthloom.spec import parse_spec
 
 SPEC = """
@@ -50,3 +51,60 @@ def test_condition_weights_are_respected() -> None:
 def test_rounds_stay_in_range() -> None:
     rounds = {p.rounds for p in plans(500)}
     assert rounds == {1, 2, 3, 4}
+
+
+TREE_SPEC = """
+samples: {n}
+seed: 3
+concepts: {{seeds: [Sleep, Food, Movement]}}
+conditions:
+  persona: [x, y, z]
+coverage: {{replacements: 2}}
+"""
+
+
+def tree_planner(n: int, tree: ConceptTree | None = None) -> Planner:
+    spec = parse_spec(TREE_SPEC.format(n=n))
+    assert spec.concepts is not None
+    if tree is None:
+        tree = spec.concepts.base_tree()
+        for seed in tree.children(tree.root):
+            for k in range(4):
+                tree.add(seed, f"{tree.name(seed)} {k}")
+    return Planner(spec, tree)
+
+
+def test_tree_plans_carry_the_leaf_and_its_path_and_deal_leaves_evenly() -> None:
+    planner = tree_planner(50)
+    assert planner.tree is not None
+    got = list(planner.plans())
+    counts = Counter(p.leaf for p in got)
+    assert set(counts) == set(planner.tree.leaves()) and len(counts) == 12
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert all(p.leaf is not None and p.topic == planner.tree.topic(p.leaf) for p in got)
+    assert got[0].topic.count(" > ") == 1
+    # Prefix-stable: a larger run keeps these plans and ids.
+    assert list(tree_planner(80).plans())[:50] == got
+
+
+def test_replacements_keep_leaf_and_cell_with_new_ids_until_the_budget() -> None:
+    planner = tree_planner(12)
+    first = planner.plan(5)
+    again = planner.replacements([first])
+    assert len(again) == 1
+    second = again[0]
+    assert (second.index, second.leaf, second.conditions) == (5, first.leaf, first.conditions)
+    assert second.attempt == 1 and second.id != first.id
+    assert tree_planner(12).replacements([first]) == again  # deterministic on resume
+    third = planner.replacements([second])[0]
+    assert third.attempt == 2
+    assert planner.replacements([third]) == []  # `coverage.replacements: 2` spent
+
+
+def test_a_different_tree_is_a_different_dataset() -> None:
+    base = tree_planner(6)
+    assert base.tree is not None
+    other = base.tree.copy()
+    other.add(other.leaves()[0], "One more")
+    changed = tree_planner(6, other)
+    assert {p.id for p in base.plans()}.isdisjoint(p.id for p in changed.plans())

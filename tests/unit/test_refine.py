@@ -158,3 +158,33 @@ def test_cells_the_judge_scored_low_get_more_of_the_next_round(tmp_path: Path) -
     by_topic = Counter(p.topic for p in plans)
     # Even counts, but gout's samples were judged poor: the round goes there.
     assert by_topic["gout"] > by_topic["asthma"] + by_topic["anemia"]
+
+
+def test_round_plans_over_a_concept_tree_carry_their_leaf(tmp_path: Path) -> None:
+    outline = tmp_path / "outline.yaml"
+    outline.write_text("Care:\n  Lungs: [Asthma, COPD]\n  Joints: [Gout]\n", encoding="utf-8")
+    spec = parse_spec(
+        f"""
+samples: 12
+concepts: {{tree: {json.dumps(str(outline))}}}
+output: {tmp_path / "run"}
+refine: {{samples_per_round: 6}}
+"""
+    )
+    tree = spec.concepts.base_tree() if spec.concepts else None
+    assert tree is not None
+    tree.save(spec.output / "concepts.json")
+    run_dir = RunDir(spec.output)
+    run_dir.claim(spec.plan_fingerprint(), {})
+    base = list(make_plans(spec, tree))
+    with open(run_dir.samples_path, "w") as samples:
+        for plan in base:
+            if plan.topic != "Joints > Gout":  # gout is never accepted: the weak leaf
+                meta = {"id": plan.id, "topic": plan.topic, "leaf": plan.leaf}
+                meta["conditions"] = plan.conditions
+                record = {"messages": [{"role": "user", "content": plan.id}], "metadata": meta}
+                samples.write(json.dumps(record) + "\n")
+    plans = plan_round(spec, run_dir, 1)
+    leaf_of = {tree.topic(leaf): leaf for leaf in tree.leaves()}
+    assert Counter(p.topic for p in plans).most_common(1)[0][0] == "Joints > Gout"
+    assert all(p.leaf == leaf_of[p.topic] for p in plans)
