@@ -173,6 +173,10 @@ def _serve(args: argparse.Namespace) -> None:
     params.n_ctx = args.context * args.parallel
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
+    # Threads wait by sleeping, not spinning: llama.cpp's default busy-wait collapses
+    # decoding by 100x when another process shares the cores (CI, a laptop in use).
+    params.cpuparams.poll = 0
+    params.cpuparams_batch.poll = 0
     params.use_jinja = True
     params.verbosity = 0
     server = xllamacpp.Server(params)
