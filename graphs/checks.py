@@ -25,6 +25,15 @@ _ASSISTANT_VOICE = re.compile(
     r"|here(?:'s| is) (?:a|an|the|some) (?:answer|overview|summary|list|breakdown|explanation))",
     re.IGNORECASE,
 )
+# Phrases a person seeking help does not say anywhere in their turn.
+_ASSISTANT_ANYWHERE = re.compile(
+    r"\bi(?:'m| am) your (?:ai |virtual |medical |health )?assistant\b"
+    r"|\bas an ai (?:language model|assistant)\b"
+    r"|\bas a (?:medical professional|healthcare professional|clinician)\b"
+    r"|\bi(?:'m| am) (?:happy|glad) to answer any questions you\b"
+    r"|\bhow (?:can|may) i (?:help|assist) you today\b",
+    re.IGNORECASE,
+)
 # The assistant writing the person's side of the dialogue (another kind of flip).
 _SPEAKER_TAG = re.compile(r"^\s*(user|person|human|patient)\s*:", re.IGNORECASE | re.MULTILINE)
 
@@ -51,7 +60,10 @@ def check_empty(candidate: Turn, history: Sequence[Turn]) -> str | None:
 
 def check_role_flip(candidate: Turn, history: Sequence[Turn]) -> str | None:
     """The user simulator answering like an assistant, or the assistant playing the user."""
-    if candidate["role"] == "user" and _ASSISTANT_VOICE.search(candidate["content"]):
+    content = candidate["content"]
+    if candidate["role"] == "user" and (
+        _ASSISTANT_VOICE.search(content) or _ASSISTANT_ANYWHERE.search(content)
+    ):
         return "role flip: the user simulator answered like an assistant"
     if candidate["role"] == "assistant" and _SPEAKER_TAG.search(candidate["content"]):
         return "role flip: the assistant wrote the user's lines"

@@ -250,7 +250,10 @@ def _choice(value: str) -> EmbedderChoice:
 def compare(
     run_a: Annotated[Path, typer.Argument(help="The first run folder (A).")],
     run_b: Annotated[Path, typer.Argument(help="The second run folder (B).")],
-    out: Annotated[Path, typer.Option(help="Folder for compare.json/html.")] = Path("compare"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for compare.json/html [default: RUN_A/compare/<RUN_B name>]."),
+    ] = None,
     pricing: Annotated[
         Path | None, typer.Option(help="YAML prices per model per 1M tokens.")
     ] = None,
@@ -263,6 +266,7 @@ def compare(
 
     model, note = _embedder(_choice(embedder))
     prices = _pricing(run_a, pricing)
+    out = out or run_a / "compare" / (run_b.resolve().name or "b")
     json_path, html_path, comparison = write_comparison(
         run_a, run_b, out, embedder=model, embedder_label=_label(model, note), pricing=prices
     )

@@ -50,6 +50,14 @@ def test_compare_prints_a_side_by_side_table(run: Path, tmp_path: Path) -> None:
     assert (out / "compare.html").exists() and (out / "compare.json").exists()
 
 
+def test_compare_writes_inside_the_first_run_by_default(run: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    build_run(other, small_spec(samples=3, conditions={}))
+    result = runner.invoke(app, ["compare", str(run), str(other), "--embedder", "none"])
+    assert result.exit_code == 0, result.output
+    assert (run / "compare" / "other" / "compare.json").exists()
+
+
 def test_user_errors_are_one_synthloom_error(run: Path, tmp_path: Path) -> None:
     missing = runner.invoke(app, ["curate", str(tmp_path / "nope")])
     assert isinstance(missing.exception, RunDirError)

@@ -25,6 +25,8 @@ HISTORY = [turn("user", "My blood pressure was 150 over 95."), turn("assistant",
         (turn("user", "How can I help you today?"), "role flip"),
         (turn("user", "Hello, I'm here to support you with your health."), "role flip"),
         (turn("assistant", "Sure.\nUser: thanks a lot"), "role flip"),
+        (turn("user", "Hello, I'm your AI assistant. I'm here to help."), "role flip"),
+        (turn("user", "Sorry about that. As a medical professional, I can say"), "role flip"),
         (turn("user", "<the person's next message>"), "placeholder"),
         (turn("user", "Hi, I'm [Your Name] and I have a question."), "placeholder"),
         (turn("user", "Dear [name], it's [address] and I need a doctor."), "placeholder"),
@@ -42,6 +44,7 @@ def test_bad_turns_are_caught(candidate: Turn, reason: str) -> None:
     [
         turn("user", "Should I be worried about a reading of 150 over 95?"),
         turn("user", "Can you help me understand what that means for my medication?"),
+        turn("user", "I'm a nurse, and my doctor's assistant said to recheck it in a week."),
         turn("assistant", "A reading of 150/95 is stage 2 hypertension; see your doctor."),
     ],
 )
