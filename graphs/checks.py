@@ -31,7 +31,9 @@ _ASSISTANT_ANYWHERE = re.compile(
     r"|\bas an ai (?:language model|assistant)\b"
     r"|\bas a (?:medical professional|healthcare professional|clinician)\b"
     r"|\bi(?:'m| am) (?:happy|glad) to answer any questions you\b"
-    r"|\bhow (?:can|may) i (?:help|assist) you today\b",
+    r"|\bhow (?:can|may) i (?:help|assist) you\b"
+    r"|\bi(?:'m| am) here to (?:help|support|assist) you\b"
+    r"|\bi(?:'m| am) (?:a|an|your) (?:medical|healthcare|health care) (?:professional|assistant)\b",
     re.IGNORECASE,
 )
 # The assistant writing the person's side of the dialogue (another kind of flip).
@@ -87,11 +89,17 @@ def _similar(a: str, b: str) -> bool:
 COPY_SHARE = 0.6
 
 
+# Matching runs shorter than this ("blood pressure") are shared words, not copying.
+COPY_MIN_RUN = 16
+
+
 def _copies(a: str, b: str) -> bool:
     if min(len(a), len(b)) < FUZZY_MIN_CHARS:
         return False
-    block = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
-    return block.size >= COPY_SHARE * len(a)
+    blocks = SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+    # In-order runs from `b`, so a copy with a word changed here and there still counts.
+    copied = sum(block.size for block in blocks if block.size >= COPY_MIN_RUN)
+    return copied >= COPY_SHARE * len(a)
 
 
 def is_repeat(text: str, earlier: Sequence[str]) -> bool:

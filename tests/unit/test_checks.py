@@ -27,6 +27,11 @@ HISTORY = [turn("user", "My blood pressure was 150 over 95."), turn("assistant",
         (turn("assistant", "Sure.\nUser: thanks a lot"), "role flip"),
         (turn("user", "Hello, I'm your AI assistant. I'm here to help."), "role flip"),
         (turn("user", "Sorry about that. As a medical professional, I can say"), "role flip"),
+        (
+            turn("user", "Hi. I'm here to help you. How can I assist?"),
+            "role flip",
+        ),
+        (turn("user", "Hello there. I am a medical professional in pediatrics."), "role flip"),
         (turn("user", "<the person's next message>"), "placeholder"),
         (turn("user", "Hi, I'm [Your Name] and I have a question."), "placeholder"),
         (turn("user", "Dear [name], it's [address] and I need a doctor."), "placeholder"),
@@ -86,3 +91,23 @@ def test_an_echo_of_the_other_role_with_a_sentence_added_is_a_repeat() -> None:
         "my father most, and how much walking should he do each day at his age?",
     }
     assert first_problem(follow_up, history) is None
+
+
+def test_an_echo_with_words_changed_here_and_there_is_still_a_copy() -> None:
+    # Seen from SmolLM2: the user simulator re-types the assistant's turn with small edits.
+    answer = (
+        "Hello, it seems like you've just introduced yourself to me. I'm glad you found my "
+        "help. I'm here to provide you with any information you may need, whether it's about "
+        "your child's health or any concerns you may have."
+    )
+    history: list[Turn] = [
+        {"role": "user", "content": "My son has had a fever since last night."},
+        {"role": "assistant", "content": answer},
+    ]
+    edited = (
+        "Hello there, it seems like you just introduced yourself to me. I'm so glad you found "
+        "my help. I'm here to give you any information you may need, whether it's about your "
+        "child's health or concerns you might have."
+    )
+    problem = first_problem({"role": "user", "content": edited}, history)
+    assert problem is not None and "copies most of an earlier assistant turn" in problem
