@@ -33,7 +33,8 @@ _ASSISTANT_ANYWHERE = re.compile(
     r"|\bi(?:'m| am) (?:happy|glad) to answer any questions you\b"
     r"|\bhow (?:can|may) i (?:help|assist) you\b"
     r"|\bi(?:'m| am) here to (?:help|support|assist) you\b"
-    r"|\bi(?:'m| am) (?:a|an|your) (?:medical|healthcare|health care) (?:professional|assistant)\b",
+    r"|\bi(?:'m| am) (?:a|an|your) (?:(?:medical|healthcare|health care|health) "
+    r"(?:professional|assistant)|(?:\w+ )?ai assistant)\b",
     re.IGNORECASE,
 )
 # The assistant writing the person's side of the dialogue (another kind of flip).
@@ -43,6 +44,15 @@ _PLACEHOLDER = re.compile(
     r"^\s*<[^<>]{1,80}>\s*$"
     r"|\[(?:your |insert |the |patient'?s? )?(?:name|address|specialty|topic|type|date|age|"
     r"location|condition|number|city|doctor|medication)\b[^\]]{0,40}\]",
+    re.IGNORECASE,
+)
+
+# The role writing about the generation itself: our prompt's headings or feedback echoed.
+_META = re.compile(
+    r"\b(?:your|my|the) (?:previous )?(?:message|attempt|answer) was rejected\b"
+    r"|\bwrite a different (?:message|answer)\b"
+    r"|\bthe conversation so far\s*:"
+    r"|\bthings you might ask about\s*:",
     re.IGNORECASE,
 )
 
@@ -122,9 +132,11 @@ def check_repeat(candidate: Turn, history: Sequence[Turn]) -> str | None:
 
 
 def check_placeholder(candidate: Turn, history: Sequence[Turn]) -> str | None:
-    """Template text copied instead of written: `<your message>`, `[Your Name]`."""
+    """Template text copied instead of written: `<your message>`, `[Your Name]`, prompt text."""
     if _PLACEHOLDER.search(candidate["content"]):
         return f"placeholder text in the {candidate['role']} turn"
+    if _META.search(candidate["content"]):
+        return f"prompt text in the {candidate['role']} turn: write only what the person says"
     return None
 
 
