@@ -91,25 +91,31 @@ def _similar(a: str, b: str) -> bool:
     # Short texts that differ at all ("factor 1" / "factor 2") are different statements.
     if min(len(a), len(b)) < FUZZY_MIN_CHARS:
         return False
-    return SequenceMatcher(None, a, b).ratio() >= REPEAT_SIMILARITY
+    matcher = SequenceMatcher(None, a, b)
+    # The cheap upper bounds first: most pairs of turns are nowhere near each other.
+    return (
+        matcher.real_quick_ratio() >= REPEAT_SIMILARITY
+        and matcher.quick_ratio() >= REPEAT_SIMILARITY
+        and matcher.ratio() >= REPEAT_SIMILARITY
+    )
 
 
-# A turn whose longest verbatim run from one earlier turn covers this share of it
-# copies that turn, even with a sentence of its own added (small models echo).
+# A turn whose in-order runs of words taken from one earlier turn cover this share
+# of it copies that turn, even with words changed or a sentence added (small models
+# echo). Runs shorter than COPY_MIN_WORDS ("high blood pressure") are shared
+# phrases, not copying. Words, not characters: this runs on every turn, per pair.
 COPY_SHARE = 0.6
-
-
-# Matching runs shorter than this ("blood pressure") are shared words, not copying.
-COPY_MIN_RUN = 16
+COPY_MIN_WORDS = 4
+COPY_MIN_TURN_WORDS = 6
 
 
 def _copies(a: str, b: str) -> bool:
-    if min(len(a), len(b)) < FUZZY_MIN_CHARS:
+    words_a, words_b = a.split(), b.split()
+    if min(len(words_a), len(words_b)) < COPY_MIN_TURN_WORDS:
         return False
-    blocks = SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
-    # In-order runs from `b`, so a copy with a word changed here and there still counts.
-    copied = sum(block.size for block in blocks if block.size >= COPY_MIN_RUN)
-    return copied >= COPY_SHARE * len(a)
+    blocks = SequenceMatcher(None, words_a, words_b, autojunk=False).get_matching_blocks()
+    copied = sum(block.size for block in blocks if block.size >= COPY_MIN_WORDS)
+    return copied >= COPY_SHARE * len(words_a)
 
 
 def is_repeat(text: str, earlier: Sequence[str]) -> bool:
