@@ -14,32 +14,18 @@ import pytest
 from typer.testing import CliRunner
 
 from synthloom.cli_tree import tree_app
-from synthloom.spec import RunSpec, parse_spec
-from tests.integration.conftest import read_jsonl, read_manifest, run_dataset, spec_yaml
+from tests.integration.conftest import (
+    OUTLINE_LEAVES,
+    read_jsonl,
+    read_manifest,
+    run_dataset,
+    tree_spec,
+)
 from tests.support.openai_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.integration
 
-OUTLINE = """\
-Everyday health:
-  Sleep: [Insomnia, Night shifts, Napping]
-  Food: [Breakfast habits, Reading labels]
-  Movement: [Desk stretches, Walking more, Back pain]
-"""
-LEAVES = 8
-
-
-def outline_spec(base_url: str, tmp: Path, *, samples: int, replacements: int) -> RunSpec:
-    """The integration spec with its flat topics swapped for an 8-leaf outline."""
-    outline = tmp / "outline.yaml"
-    outline.write_text(OUTLINE, encoding="utf-8")
-    text = spec_yaml(base_url, tmp / "run", samples=samples, concurrency=4, max_reasks=0)
-    head, _, rest = text.partition("topics:\n")
-    text = (
-        f"{head}concepts: {{tree: {json.dumps(str(outline))}}}\n"
-        f"coverage: {{replacements: {replacements}}}\nconditions:{rest.split('conditions:', 1)[1]}"
-    )
-    return parse_spec(text, source="coverage-spec.yaml")
+LEAVES = OUTLINE_LEAVES
 
 
 def breaking(share: float, seed: int) -> Any:
@@ -62,7 +48,7 @@ def stats_json(*args: str | Path) -> dict[str, Any]:
 
 async def test_coverage_file_matches_the_records_and_sums_up_the_tree(tmp_path: Path) -> None:
     with ScriptedOpenAIServer(responder=breaking(0.2, seed=3)) as server:
-        spec = outline_spec(server.base_url, tmp_path, samples=40, replacements=4)
+        spec = tree_spec(server.base_url, tmp_path, samples=40, replacements=4)
         await run_dataset(spec)
     records = read_jsonl(spec.output / "samples.jsonl")
     rejects = read_jsonl(spec.output / "rejects.jsonl")
@@ -113,7 +99,7 @@ async def test_lost_slots_without_replacements_are_given_up_and_reported(
     tmp_path: Path,
 ) -> None:
     with ScriptedOpenAIServer(responder=breaking(0.3, seed=8)) as server:
-        spec = outline_spec(server.base_url, tmp_path, samples=24, replacements=0)
+        spec = tree_spec(server.base_url, tmp_path, samples=24, replacements=0)
         await run_dataset(spec)
     rejects = read_jsonl(spec.output / "rejects.jsonl")
     assert rejects
@@ -126,7 +112,7 @@ async def test_lost_slots_without_replacements_are_given_up_and_reported(
 
 async def test_stats_counts_slots_not_run_yet_as_pending(tmp_path: Path) -> None:
     with ScriptedOpenAIServer() as server:
-        spec = outline_spec(server.base_url, tmp_path, samples=8, replacements=1)
+        spec = tree_spec(server.base_url, tmp_path, samples=8, replacements=1)
         await run_dataset(spec)
     # The spec asks for more samples than have run (as a killed run would leave it).
     pinned = json.loads((spec.output / "spec.json").read_text(encoding="utf-8"))

@@ -89,6 +89,30 @@ async def run_dataset(spec: RunSpec, *, retry_failed: bool = False) -> RunResult
         return await job.run()
 
 
+# An outline of 8 leaves under 3 topics, for runs planned over a concept tree.
+OUTLINE = """\
+Everyday health:
+  Sleep: [Insomnia, Night shifts, Napping]
+  Food: [Breakfast habits, Reading labels]
+  Movement: [Desk stretches, Walking more, Back pain]
+"""
+OUTLINE_LEAVES = 8
+
+
+def tree_spec(base_url: str, tmp: Path, *, samples: int, replacements: int = 0) -> RunSpec:
+    """The integration spec with its flat topics swapped for the 8-leaf `OUTLINE` tree."""
+    outline = tmp / "outline.yaml"
+    outline.write_text(OUTLINE, encoding="utf-8")
+    text = spec_yaml(base_url, tmp / "run", samples=samples, concurrency=4, max_reasks=0)
+    head, _, rest = text.partition("topics:\n")
+    rest = rest.split("conditions:", 1)[1]
+    text = (
+        f"{head}concepts: {{tree: {json.dumps(str(outline))}}}\n"
+        f"coverage: {{replacements: {replacements}}}\nconditions:{rest}"
+    )
+    return parse_spec(text, source="tree-spec.yaml")
+
+
 def plans_of(spec: RunSpec) -> list[Plan]:
     """The deterministic plans of the spec."""
     return list(make_plans(spec))

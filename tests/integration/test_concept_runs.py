@@ -12,38 +12,20 @@ from typing import Any
 
 import pytest
 
-from synthloom.spec import RunSpec, parse_spec
+from synthloom.spec import parse_spec
 from tests.integration.conftest import (
+    OUTLINE_LEAVES,
     assert_counts_consistent,
     read_jsonl,
     run_dataset,
     spec_yaml,
+    tree_spec,
 )
 from tests.support.openai_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.integration
 
-OUTLINE = """\
-Everyday health:
-  Sleep: [Insomnia, Night shifts, Napping]
-  Food: [Breakfast habits, Reading labels]
-  Movement: [Desk stretches, Walking more, Back pain]
-"""
-LEAVES = 8
-
-
-def tree_spec(base_url: str, tmp: Path, *, samples: int, replacements: int = 0) -> RunSpec:
-    """The integration spec with its flat topics swapped for an outline tree of 8 leaves."""
-    outline = tmp / "outline.yaml"
-    outline.write_text(OUTLINE, encoding="utf-8")
-    text = spec_yaml(base_url, tmp / "run", samples=samples, concurrency=4, max_reasks=0)
-    head, _, rest = text.partition("topics:\n")
-    rest = rest.split("conditions:", 1)[1]
-    text = (
-        f"{head}concepts: {{tree: {json.dumps(str(outline))}}}\n"
-        f"coverage: {{replacements: {replacements}}}\nconditions:{rest}"
-    )
-    return parse_spec(text, source="tree-spec.yaml")
+LEAVES = OUTLINE_LEAVES
 
 
 def per_leaf(records: list[dict[str, Any]]) -> Counter[str]:
