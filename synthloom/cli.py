@@ -199,6 +199,10 @@ def prompts(
     """Preview the packaged prompt templates rendered with their sample values."""
     from prompts import available_prompts, load_prompt
 
+    if name is not None and name not in available_prompts():
+        raise SynthloomError(
+            f"no packaged prompt named {name!r}; there are: {', '.join(available_prompts())}"
+        )
     for prompt_name in [name] if name else available_prompts():
         template = load_prompt(prompt_name)
         out.rule(f"{prompt_name} — variables: {', '.join(template.variables)}")

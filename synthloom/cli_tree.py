@@ -192,7 +192,7 @@ def show(
     max_children: Annotated[int | None, typer.Option(help="Children shown per node.")] = None,
     node: Annotated[str | None, typer.Option(help="Start at this node id.")] = None,
     run: Annotated[
-        Path | None, typer.Option(help="A run folder: show [accepted/planned] per node.")
+        Path | None, typer.Option(help="A run folder: show \\[accepted/planned] per node.")
     ] = None,
 ) -> None:
     """Print the tree as an indented outline."""

@@ -107,7 +107,7 @@ class DialogueSpec(_Strict):
     reasoning: bool = Field(
         default=False,
         description="The assistant reasons before each answer; kept hidden in metadata and "
-        "exported only with `synthloom export --reasoning think`.",
+        "exported only with `synthloom export --reasoning`.",
     )
     on_truncated: Literal["regenerate", "trim"] = Field(
         default="regenerate",

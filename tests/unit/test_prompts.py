@@ -43,3 +43,17 @@ def test_sandbox_blocks_python_internals() -> None:
 def test_missing_front_matter_is_an_error() -> None:
     with pytest.raises(PromptError, match="front matter"):
         parse_template("x", "Hello {{ name }}")
+
+
+def test_cli_preview_of_an_unknown_prompt_is_one_user_error() -> None:
+    from typer.testing import CliRunner
+
+    from synthloom.cli import app
+    from synthloom.errors import SynthloomError
+
+    result = CliRunner().invoke(app, ["prompts", "nonexistent"])
+    assert isinstance(result.exception, SynthloomError)
+    assert "no packaged prompt named 'nonexistent'" in str(result.exception)
+    assert "user_simulator" in str(result.exception)  # the names that do exist
+    shown = CliRunner().invoke(app, ["prompts", "assistant"])
+    assert shown.exit_code == 0 and "assistant — variables:" in shown.output
