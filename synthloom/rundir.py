@@ -18,6 +18,7 @@ from typing import Any
 
 from synthloom import __version__
 from synthloom.errors import RunDirError
+from synthloom.locking import FolderLock
 from synthloom.records import Plan, RejectRecord, SampleRecord, Usage
 from synthloom.store import JsonlAppender, iter_records, rewrite_jsonl, write_json_atomic
 
@@ -52,6 +53,18 @@ class Counts:
             "failed": self.failed,
             "pending": self.pending,
         }
+
+
+class RunDirLock(FolderLock):
+    """One process writes a run folder at a time: two would both generate the same ids."""
+
+    error = RunDirError
+
+    def busy_message(self, who: str) -> str:  # noqa: D102
+        return (
+            f"run folder {self.folder} is being written by {who}; wait for it to finish "
+            "(re-running the same command then resumes), or give this run another `output:`"
+        )
 
 
 class RunDir:

@@ -40,7 +40,7 @@ from synthloom.coverage import write_run_coverage
 from synthloom.planning import Planner
 from synthloom.records import Plan, RejectRecord, Turn, Usage
 from synthloom.run_tree import prepare_run_tree, tree_path
-from synthloom.rundir import Counts, RunDir, reason_key
+from synthloom.rundir import Counts, RunDir, RunDirLock, reason_key
 from synthloom.spec import RunSpec
 from synthloom.tasks import make_task
 
@@ -130,6 +130,10 @@ class DatasetRun:
 
     async def run(self) -> RunResult:
         """Generate every pending sample; safe to call again after any interruption."""
+        with RunDirLock(self.run_dir.path, f"synthloom run ({self.spec.task})"):
+            return await self._run()
+
+    async def _run(self) -> RunResult:
         self.run_dir.claim(self.fingerprint, self.spec.model_dump(mode="json"))
         # The concept tree (if any) is built, grown and pinned in the run folder first.
         tree = await prepare_run_tree(self.spec, self.models.get("assistant"), self.console)

@@ -108,6 +108,33 @@ async def test_kill9_of_a_first_run_then_resume(
     assert_complete_run(output, plans_of(spec), spec)
 
 
+async def test_a_second_run_of_a_folder_in_use_is_refused_until_the_first_dies(
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "run"
+    spec_path = tmp_path / "spec.yaml"
+    # Slow enough that the first run is still going while the second one starts up.
+    with ScriptedOpenAIServer(latency=0.5) as server:
+        spec_path.write_text(
+            spec_yaml(server.base_url, output, samples=KILL_SAMPLES, concurrency=2)
+        )
+        first = cli_popen("run", str(spec_path), "--no-progress", cwd=tmp_path)
+        while not (output / "run.json").exists():
+            assert first.poll() is None, first.communicate()[1]
+            time.sleep(0.01)
+        # Two writers would generate and append the same planned ids twice.
+        second = cli("run", str(spec_path), "--no-progress", cwd=tmp_path)
+        assert second.returncode == 2, second.stderr
+        pattern = rf"run folder \S+ is being written by pid {first.pid} \(synthloom run"
+        assert re.search(pattern, second.stderr), second.stderr
+        assert first.poll() is None  # the refused run left the first one alone
+        kill_when_progressing(first, output / "samples.jsonl", 1, random.Random(2), 60.0)
+        # The kernel dropped the lock with the killed process: resuming needs no cleanup.
+        spec = make_spec(server.base_url, output, samples=KILL_SAMPLES, concurrency=8)
+        await run_dataset(spec)
+    assert_complete_run(output, plans_of(spec), spec)
+
+
 def test_repeated_kill9_then_resume_yields_each_planned_sample_once(
     slow_server: ScriptedOpenAIServer, tmp_path: Path
 ) -> None:
