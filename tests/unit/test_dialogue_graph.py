@@ -10,7 +10,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.dialogue import build_dialogue_graph, route_next
 from synthloom.export import inline_reasoning
-from synthloom.records import Plan
+from synthloom.records import Plan, Turn
 from synthloom.spec import parse_spec
 from synthloom.tasks import DialogueTask
 from tests.unit.fakes import make_context, truncated, user_json
@@ -222,18 +222,18 @@ async def test_hidden_reasoning_is_kept_apart_from_the_answer(tmp_path: Any) -> 
 
 def test_routers_are_pure_functions_of_state() -> None:
     plan = PLAN.model_dump()
-    user_turn = {"role": "user", "content": "q"}
-    answer = {"role": "assistant", "content": "a"}
+    user_turn: Turn = {"role": "user", "content": "q"}
+    answer: Turn = {"role": "assistant", "content": "a"}
     assert route_next({"plan": plan, "outcome": "rejected"}) == "__end__"
-    assert route_next({"plan": plan, "wants_end": True, "turns": [user_turn, answer]}) == "finish"  # type: ignore[typeddict-item]
+    assert route_next({"plan": plan, "wants_end": True, "turns": [user_turn, answer]}) == "finish"
     assert route_next({"plan": plan}) == "simulate_user"
-    assert route_next({"plan": plan, "turns": [user_turn]}) == "respond"  # type: ignore[typeddict-item]
-    assert route_next({"plan": plan, "turns": [user_turn, answer]}) == "simulate_user"  # type: ignore[typeddict-item]
+    assert route_next({"plan": plan, "turns": [user_turn]}) == "respond"
+    assert route_next({"plan": plan, "turns": [user_turn, answer]}) == "simulate_user"
     # A turn sent back for regeneration leaves the turns as they were: same role again.
     regenerate = {"plan": plan, "turns": [user_turn], "feedback": "empty turn"}
     assert route_next(regenerate) == "respond"  # type: ignore[arg-type]
     done = [user_turn, answer, user_turn, answer]
-    assert route_next({"plan": plan, "turns": done}) == "finish"  # type: ignore[typeddict-item]
+    assert route_next({"plan": plan, "turns": done}) == "finish"
 
 
 def test_graph_topology_snapshot() -> None:

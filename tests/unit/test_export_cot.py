@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import datasets
 import pytest
@@ -20,7 +21,7 @@ def cot_run(tmp_path: Path, n: int = 3) -> Path:
     run.mkdir()
     with open(run / "samples.jsonl", "w") as out:
         for i in range(n):
-            cot = {
+            cot: dict[str, Any] = {
                 "question": f"Q{i}?",
                 "steps": STEPS,
                 "answer": f"{17 + i} units",

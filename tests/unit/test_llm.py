@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import httpx
+import httpx2
 import openai
 import pytest
 
 from agents.llm import classify_error, describe_error, make_chat_model
 from synthloom.spec import ModelSpec
 
-REQUEST = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
 
 
 def status_error(code: int) -> openai.APIStatusError:
-    response = httpx.Response(code, request=REQUEST, json={"error": {"message": f"m{code}"}})
+    response = httpx2.Response(code, request=REQUEST, json={"error": {"message": f"m{code}"}})
     return openai.APIStatusError(f"m{code}", response=response, body={"message": f"m{code}"})
 
 
@@ -37,6 +38,9 @@ def test_connection_and_timeout_are_transient() -> None:
     assert classify_error(openai.APIConnectionError(request=REQUEST)) == "transient"
     assert classify_error(openai.APITimeoutError(request=REQUEST)) == "transient"
     assert classify_error(ValueError("bug")) == "sample"
+    # Raw transport errors of either HTTP stack (openai moved to httpx2) are transient.
+    assert classify_error(httpx.ConnectError("refused")) == "transient"
+    assert classify_error(httpx2.ReadError("reset")) == "transient"
 
 
 def test_descriptions_name_status_and_url() -> None:

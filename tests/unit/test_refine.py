@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from synthloom.planning import make_plans
-from synthloom.refine import CellStats, allocate, plan_round, weakness
+from synthloom.refine import CellKey, CellStats, allocate, plan_round, weakness
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec, parse_spec
 
@@ -93,7 +94,7 @@ def test_look_alike_samples_count_as_weakness() -> None:
 
 
 def test_allocation_is_proportional_and_exact() -> None:
-    scores = {("a", ()): 3.0, ("b", ()): 1.0, ("c", ()): 0.0}
+    scores: dict[CellKey, float] = {("a", ()): 3.0, ("b", ()): 1.0, ("c", ()): 0.0}
     counts = Counter(allocate(scores, 8, seed=1))
     assert counts == {("a", ()): 6, ("b", ()): 2}
     assert allocate({("a", ()): 0.0}, 5, seed=1) == []
@@ -180,7 +181,7 @@ refine: {{samples_per_round: 6}}
     with open(run_dir.samples_path, "w") as samples:
         for plan in base:
             if plan.topic != "Joints > Gout":  # gout is never accepted: the weak leaf
-                meta = {"id": plan.id, "topic": plan.topic, "leaf": plan.leaf}
+                meta: dict[str, Any] = {"id": plan.id, "topic": plan.topic, "leaf": plan.leaf}
                 meta["conditions"] = plan.conditions
                 record = {"messages": [{"role": "user", "content": plan.id}], "metadata": meta}
                 samples.write(json.dumps(record) + "\n")
