@@ -11,7 +11,7 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -113,6 +113,8 @@ def run(
         f"{c.rejected} rejected, {c.failed} failed, {c.pending} pending of {c.requested} "
         f"({result.skipped} already done); {c.usage.total_tokens:,} tokens → {result.path}"
     )
+    if result.coverage:
+        err.print(coverage_line(result.coverage, spec.coverage.replacements, result.path))
     if result.stopped_because:
         raise SynthloomError(
             f"run stopped: {result.stopped_because}. Nothing is lost: re-run the same command "
@@ -129,6 +131,20 @@ def run(
 
         run_curation(result.path, spec.curate, spec, console=err)
         err.print(f"report: synthloom report {result.path}")
+
+
+def coverage_line(summary: dict[str, Any], replacements: int, path: Path) -> str:
+    """One line on how evenly a tree run's accepted samples sit on the leaves."""
+    line = (
+        f"coverage: {summary['accepted_per_leaf_min']}–{summary['accepted_per_leaf_max']} "
+        f"accepted per leaf over {summary['leaves']} leaves"
+    )
+    if summary["given_up"]:
+        line += (
+            f"; {summary['given_up']} slots lost after {replacements + 1} attempt(s) each "
+            "(raise `coverage.replacements` to retry them on their leaf)"
+        )
+    return f"{line}; per node: synthloom tree show --run {path}"
 
 
 @app.command()

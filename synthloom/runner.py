@@ -60,6 +60,8 @@ class RunResult:
     status: str = "completed"
     stopped_because: str | None = None
     last_error: str | None = None
+    coverage: dict[str, Any] | None = None
+    """Summary of `coverage.json` for runs over a concept tree (see `coverage_summary`)."""
 
 
 @dataclass
@@ -191,6 +193,7 @@ class DatasetRun:
             status=status,
             stopped_because=live.stop_reason,
             last_error=live.last_error,
+            coverage=live.coverage,
         )
 
     def _replacements_so_far(self, planner: Planner, plans: list[Plan]) -> list[Plan]:

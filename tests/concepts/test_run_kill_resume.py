@@ -83,6 +83,9 @@ async def test_a_run_killed_mid_expansion_resumes_to_the_uninterrupted_tree(
         before = expansion_calls(server)
         done = cli("run", str(spec_path), "--no-progress", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
+        # The run ends with how evenly the samples sit on the grown tree's 192 leaves.
+        assert "accepted per leaf over 192 leaves" in done.stderr, done.stderr
+        assert f"synthloom tree show --run {run}" in done.stderr
         resumed_calls = expansion_calls(server) - before
         assert 0 < resumed_calls < CALLS  # finished batches were not asked again
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from knowledge.concepts import ConceptTree
 from synthloom.planning import Planner, make_plans
@@ -108,3 +109,15 @@ def test_a_different_tree_is_a_different_dataset() -> None:
     other.add(other.leaves()[0], "One more")
     changed = tree_planner(6, other)
     assert {p.id for p in base.plans()}.isdisjoint(p.id for p in changed.plans())
+
+
+def test_the_run_summary_names_lost_slots_and_the_setting_that_retries_them() -> None:
+    from synthloom.cli import coverage_line
+
+    even = {"leaves": 9, "accepted_per_leaf_min": 1, "accepted_per_leaf_max": 1, "given_up": 0}
+    line = coverage_line(even, 0, Path("runs/x"))
+    assert line.startswith("coverage: 1–1 accepted per leaf over 9 leaves")
+    assert "lost" not in line and line.endswith("synthloom tree show --run runs/x")
+    lossy = {**even, "accepted_per_leaf_min": 0, "given_up": 2}
+    line = coverage_line(lossy, 1, Path("runs/x"))
+    assert "2 slots lost after 2 attempt(s) each" in line and "coverage.replacements" in line
