@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from synthloom.curate.sample import Sample
 from synthloom.curate.semantic import SemanticDedup
 from synthloom.errors import SynthloomError
 from synthloom.records import Usage
-from synthloom.rundir import now_iso
+from synthloom.rundir import RunDirLock, now_iso
 from synthloom.store import rewrite_jsonl, write_json_atomic
 
 Log = Callable[[str], None]
@@ -340,8 +341,11 @@ async def curate_run(
     log: Log | None = None,
 ) -> CurationResult:
     """Curate the run folder at `path` (re-runnable: cached judgements are reused)."""
-    run = load_run(path, with_curation=False)
-    curator = Curator(
-        run, spec, judges=judges, embedder=embedder, embedder_note=embedder_note, log=log
-    )
-    return await curator.run_async()
+    # Not while a `synthloom run` is still appending to it (nor two curations at once).
+    # A missing folder is left to `load_run`'s error: the lock would create it.
+    with RunDirLock(path, "synthloom curate") if path.is_dir() else nullcontext():
+        run = load_run(path, with_curation=False)
+        curator = Curator(
+            run, spec, judges=judges, embedder=embedder, embedder_note=embedder_note, log=log
+        )
+        return await curator.run_async()

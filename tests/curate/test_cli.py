@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,30 @@ def test_curate_judges_over_http_with_the_spec_judge_model(tmp_path: Path) -> No
     assert names == ["RubricVerdict"] * 3 + ["SampleLabels"] * 3
     kept = read_jsonl(path / "curated" / "samples.jsonl")
     assert len(kept) == 3 and all("labels" in r["metadata"]["curation"] for r in kept)
+
+
+HOLDER = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from synthloom.rundir import RunDirLock\n"
+    "with RunDirLock(Path(sys.argv[1]), 'synthloom run (dialogue)'):\n"
+    "    print('locked', flush=True)\n"
+    "    time.sleep(60)\n"
+)
+
+
+def test_curating_a_run_that_is_still_being_written_is_refused(run: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        busy = runner.invoke(app, ["curate", str(run), "--no-llm"])
+        assert isinstance(busy.exception, RunDirError)
+        assert f"is being written by pid {holder.pid} (synthloom run" in str(busy.exception)
+        assert not (run / "curated").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    done = runner.invoke(app, ["curate", str(run), "--no-llm"])
+    assert done.exit_code == 0, done.output
