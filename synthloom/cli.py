@@ -78,6 +78,9 @@ def run(
     samples: Annotated[int | None, typer.Option(help="Override `samples`.")] = None,
     output: Annotated[Path | None, typer.Option(help="Override `output`.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Override `concurrency`.")] = None,
+    budget_tokens: Annotated[
+        int | None, typer.Option(help="Override `budget.max_tokens` (tokens, all runs so far).")
+    ] = None,
     retry_failed: Annotated[
         bool, typer.Option(help="Attempt again the samples recorded as failed.")
     ] = False,
@@ -90,11 +93,10 @@ def run(
     from synthloom.tasks import roles_for
 
     spec = load_spec(spec_path)
-    overrides = {
-        k: v
-        for k, v in {"samples": samples, "output": output, "concurrency": concurrency}.items()
-        if v is not None
-    }
+    given: dict[str, Any] = {"samples": samples, "output": output, "concurrency": concurrency}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if budget_tokens is not None:
+        overrides["budget"] = {"max_tokens": budget_tokens}
     if overrides:
         spec = spec.model_validate({**spec.model_dump(), **overrides})
     log_dir = Path(tempfile.gettempdir())

@@ -247,6 +247,7 @@ class DatasetRun:
 
             async def worker() -> None:
                 for plan in pending:
+                    self._check_budget(live)
                     if live.stop_reason:
                         return
                     await self._one(graph, saver, plan, live)
@@ -287,6 +288,16 @@ class DatasetRun:
         live.counts.usage += Usage.of(final.get("usage"))
         if saver is not None:
             await saver.adelete_thread(plan.id)
+
+    def _check_budget(self, live: _Live) -> None:
+        """Stop starting samples once the folder's token total reaches `budget.max_tokens`."""
+        limit = self.spec.budget.max_tokens
+        used = live.counts.usage.total_tokens
+        if limit is not None and used >= limit and not live.stop_reason:
+            live.stop_reason = (
+                f"token budget reached: {used:,} of {limit:,} tokens used; raise "
+                "`budget.max_tokens` (or pass --budget-tokens) to go on"
+            )
 
     def _on_error(self, plan: Plan, exc: Exception, live: _Live) -> None:
         kind = classify_error(exc)

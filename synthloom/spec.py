@@ -190,6 +190,18 @@ class CoverageSpec(_Strict):
     )
 
 
+class BudgetSpec(_Strict):
+    """What a run may spend. Reaching a limit stops it, resumably: raise the limit, re-run."""
+
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Total tokens (prompt + completion, every role, all runs into this folder) "
+        "after which no new sample starts; samples already in flight finish, so the total "
+        "can pass the limit by up to `concurrency` samples.",
+    )
+
+
 class RunSpec(_Strict):
     """Everything one run needs; its hash fingerprints the run folder."""
 
@@ -218,6 +230,7 @@ class RunSpec(_Strict):
     evolve: EvolveSpec = EvolveSpec()
     models: ModelsSpec = ModelsSpec()
     coverage: CoverageSpec = CoverageSpec()
+    budget: BudgetSpec = BudgetSpec()
     output: Path = Path("runs/synthloom")
     concurrency: int = Field(default=8, ge=1, le=4096)
     checkpointer: Literal["sqlite", "none"] = Field(

@@ -100,6 +100,8 @@ def test_fingerprint_ignores_budgets_but_not_content() -> None:
     base = parse_spec(MINIMAL)
     assert base.plan_fingerprint() == parse_spec(MINIMAL.replace("3", "30")).plan_fingerprint()
     assert base.plan_fingerprint() == parse_spec(MINIMAL + "concurrency: 2\n").plan_fingerprint()
+    budget = parse_spec(MINIMAL + "budget: {max_tokens: 1000}\n")
+    assert budget.budget.max_tokens == 1000 and base.plan_fingerprint() == budget.plan_fingerprint()
     assert base.plan_fingerprint() != parse_spec(MINIMAL + "seed: 1\n").plan_fingerprint()
     assert (
         base.plan_fingerprint() != parse_spec(MINIMAL.replace("asthma", "gout")).plan_fingerprint()
