@@ -15,7 +15,7 @@ import httpx
 from langchain_core.language_models import BaseChatModel
 
 from agents.embedded import EmbeddedServers
-from agents.llm import make_chat_model
+from agents.llm import make_role_model
 from synthloom.errors import EndpointError
 from synthloom.spec import ModelSpec, RunSpec
 
@@ -47,6 +47,25 @@ def check_endpoint(role: str, base_url: str, api_key: str) -> None:
     # Other statuses (404 for servers without /models, 5xx) are left to the run's retries.
 
 
+class ModelFactory:
+    """Builds role models, starting embedded servers and checking each endpoint once."""
+
+    def __init__(self, servers: EmbeddedServers) -> None:
+        self.servers = servers
+        self.checked: set[str] = set()
+
+    def build(self, role: str, spec: ModelSpec) -> BaseChatModel:
+        """The role's chat model (a pool over its replicas, if it has any)."""
+        if spec.provider == "embedded":
+            return make_role_model(spec, self.servers.base_url_for(spec))
+        urls = spec.endpoints(OPENAI_BASE_URL)
+        for url in urls:
+            if url not in self.checked:
+                check_endpoint(role, url, spec.api_key())
+                self.checked.add(url)
+        return make_role_model(spec, urls[0])
+
+
 @contextmanager
 def open_models(
     spec: RunSpec, roles: tuple[str, ...], log_dir: Path | None = None
@@ -54,18 +73,7 @@ def open_models(
     """Chat models for `roles`, valid inside the block (embedded servers stop after it)."""
     servers = EmbeddedServers(log_dir)
     try:
-        models: dict[str, BaseChatModel] = {}
-        checked: set[str] = set()
-        for role in roles:
-            role_spec: ModelSpec = getattr(spec.models, role)
-            if role_spec.provider == "embedded":
-                base_url = servers.base_url_for(role_spec)
-            else:
-                base_url = role_spec.base_url or OPENAI_BASE_URL
-                if base_url not in checked:
-                    check_endpoint(role, base_url, role_spec.api_key())
-                    checked.add(base_url)
-            models[role] = make_chat_model(role_spec, base_url=base_url)
-        yield models
+        factory = ModelFactory(servers)
+        yield {role: factory.build(role, getattr(spec.models, role)) for role in roles}
     finally:
         servers.close()

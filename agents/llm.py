@@ -58,6 +58,19 @@ def make_chat_model(spec: ModelSpec, base_url: str | None = None) -> ChatOpenAI:
     )
 
 
+def make_role_model(spec: ModelSpec, base_url: str) -> BaseChatModel:
+    """The role's model: one server, or an `EndpointPool` over `base_url` and the replicas."""
+    if not spec.replicas:
+        return make_chat_model(spec, base_url=base_url)
+    from agents.pool import EndpointPool
+
+    models = [make_chat_model(spec, base_url=url) for url in spec.endpoints(base_url)]
+    # The pool calls each server's client directly: the rate limit applies to the role.
+    return EndpointPool(
+        models=list(models), model_name=spec.model, rate_limiter=models[0].rate_limiter
+    )
+
+
 def usage_of(message: BaseMessage) -> Usage:
     """Token usage of one model answer (zero where the server reports none)."""
     meta = getattr(message, "usage_metadata", None) or {}

@@ -61,7 +61,8 @@ def validate(spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML)
     table.add_column("endpoint")
     for role in ROLES:
         m = getattr(spec.models, role)
-        table.add_row(role, m.provider, m.model, m.base_url or "-")
+        more = f" (+{len(m.replicas)} replicas)" if m.replicas else ""
+        table.add_row(role, m.provider, m.model, (m.base_url or "-") + more)
     out.print(table)
     tree = load_run_tree(spec)
     if tree is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +35,12 @@ class ModelSpec(_Strict):
     base_url: str | None = Field(
         default=None, description="e.g. http://localhost:8000/v1 (vLLM), none for api.openai.com."
     )
+    replicas: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="More servers serving the same `model` as `base_url` (several vLLM "
+        "instances, say). Each sample's calls all go to one of them, chosen by the sample's "
+        "id: the load spreads, and a server's prefix cache sees the whole dialogue.",
+    )
     model: str = EMBEDDED_MODEL
     api_key_env: str | None = Field(
         default=None, description="Name of the environment variable holding the API key."
@@ -56,7 +62,13 @@ class ModelSpec(_Strict):
                 "provider 'openai' needs `base_url` (a local server) or `api_key_env` "
                 "(the hosted API)"
             )
+        if self.replicas and (self.provider != "openai" or self.base_url is None):
+            raise ValueError("`replicas` are further servers beside `base_url` (provider 'openai')")
         return self
+
+    def endpoints(self, default: str) -> list[str]:
+        """Every server of this role: `base_url` (or `default`), then the replicas."""
+        return [self.base_url or default, *self.replicas]
 
     def api_key(self) -> str:
         """The API key from the named environment variable (servers without auth get a dummy)."""

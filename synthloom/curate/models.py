@@ -6,33 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from langchain_core.language_models import BaseChatModel
-
 from agents.embedded import EmbeddedServers
-from agents.endpoints import OPENAI_BASE_URL, check_endpoint
+from agents.endpoints import ModelFactory
 from agents.judge import build_judges
-from agents.llm import make_chat_model
 from synthloom.curate.config import CurateSpec
 from synthloom.curate.pipeline import Judges
-from synthloom.spec import ModelSpec, RunSpec
-
-
-class _Factory:
-    """Builds chat models, starting embedded servers and checking each endpoint once."""
-
-    def __init__(self, servers: EmbeddedServers) -> None:
-        self.servers = servers
-        self.checked: set[str] = set()
-
-    def build(self, role: str, spec: ModelSpec) -> BaseChatModel:
-        if spec.provider == "embedded":
-            base_url = self.servers.base_url_for(spec)
-        else:
-            base_url = spec.base_url or OPENAI_BASE_URL
-            if base_url not in self.checked:
-                check_endpoint(role, base_url, spec.api_key())
-                self.checked.add(base_url)
-        return make_chat_model(spec, base_url=base_url)
+from synthloom.spec import RunSpec
 
 
 @contextmanager
@@ -43,7 +22,7 @@ def open_judges(spec: RunSpec, curate: CurateSpec, log_dir: Path | None = None) 
         return
     servers = EmbeddedServers(log_dir)
     try:
-        factory = _Factory(servers)
+        factory = ModelFactory(servers)
         prompt_dir = str(curate.prompt_dir) if curate.prompt_dir else None
         rubric, faithfulness, labeler = build_judges(
             factory.build("judge", spec.models.judge),

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from synthloom.errors import EndpointError
+from synthloom.spec import RunSpec, parse_spec
 from tests.integration.conftest import (
     assert_chat_record,
     assert_counts_consistent,
@@ -16,6 +18,7 @@ from tests.integration.conftest import (
     read_jsonl,
     read_manifest,
     run_dataset,
+    spec_yaml,
 )
 from tests.support.openai_server import ScriptedOpenAIServer
 
@@ -128,3 +131,35 @@ async def test_rerun_of_a_finished_run_makes_no_requests(
     assert server.stats.requests == 0
     assert (output / "samples.jsonl").read_bytes() == before
     assert assert_counts_consistent(output, requested=3)["accepted"] == 3
+
+
+def replica_spec(base_url: str, replicas: list[str], output: Path, samples: int) -> RunSpec:
+    """The integration spec with `replicas` beside its `base_url`."""
+    text = spec_yaml(base_url, output, samples=samples, concurrency=4)
+    line = f"    base_url: {json.dumps(base_url)}\n"
+    return parse_spec(text.replace(line, f"{line}    replicas: {json.dumps(replicas)}\n"))
+
+
+async def test_replica_servers_share_the_samples(
+    server: ScriptedOpenAIServer, tmp_path: Path
+) -> None:
+    with ScriptedOpenAIServer() as replica:
+        spec = replica_spec(server.base_url, [replica.base_url], tmp_path / "run", samples=12)
+        before = server.requests
+        result = await run_dataset(spec)
+        served = (server.requests - before, replica.requests)
+    counts = assert_counts_consistent(tmp_path / "run", 12)
+    assert counts["accepted"] == 12 and result.counts.usage.calls == sum(served)
+    assert min(served) > 0  # both servers did part of the work
+
+
+async def test_an_unreachable_replica_is_named_before_anything_runs(
+    server: ScriptedOpenAIServer, tmp_path: Path
+) -> None:
+    dead = "http://127.0.0.1:9/v1"
+    spec = replica_spec(server.base_url, [dead], tmp_path / "run", samples=2)
+    with pytest.raises(
+        EndpointError, match=rf"models.user_simulator: endpoint {dead} is unreachable"
+    ):
+        await run_dataset(spec)
+    assert not (tmp_path / "run").exists()

@@ -112,3 +112,13 @@ def test_starter_and_example_specs_validate() -> None:
     root = Path(__file__).resolve().parents[2]
     for path in [root / "synthloom/templates/spec.yaml", *root.glob("examples/*/spec.yaml")]:
         assert load_spec(path).samples > 0
+
+
+def test_replicas_are_further_servers_beside_a_base_url() -> None:
+    pooled = parse_spec(
+        MINIMAL + "models:\n  default: {provider: openai, base_url: 'http://a/v1', "
+        "replicas: ['http://b/v1']}\n"
+    )
+    assert pooled.models.assistant.endpoints("unused") == ["http://a/v1", "http://b/v1"]
+    with pytest.raises(SpecError, match="replicas"):
+        parse_spec(MINIMAL + "models:\n  default: {replicas: ['http://b/v1']}\n")
