@@ -28,6 +28,7 @@ from knowledge.concepts import (
     child_id,
     read_json,
 )
+from synthloom.errors import yaml_error
 
 ImportFormat = Literal["auto", "outline", "node-link", "obo"]
 IMPORT_FORMATS: tuple[str, ...] = ("auto", "outline", "node-link", "obo")
@@ -91,11 +92,7 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConceptTreeError(
-            f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
+        raise ConceptTreeError(yaml_error(path, exc)) from None
 
 
 # -- nested outlines --------------------------------------------------------------------

@@ -165,7 +165,27 @@ class LocalEmbeddings(Embeddings):
 
 
 def _openai_embeddings(spec: EmbeddingSpec) -> Embeddings:
+    import openai
     from langchain_openai import OpenAIEmbeddings
+
+    where = f"knowledge.embedding: endpoint {spec.base_url or 'api.openai.com'}"
+
+    class EndpointEmbeddings(OpenAIEmbeddings):
+        """OpenAIEmbeddings whose endpoint failures (after retries) are one clear error."""
+
+        def embed_documents(
+            self, texts: list[str], chunk_size: int | None = None, **kwargs: Any
+        ) -> list[list[float]]:
+            try:
+                return super().embed_documents(texts, chunk_size, **kwargs)
+            except openai.APIError as exc:
+                raise EmbeddingModelError(f"{where}: {_reason(exc)}") from None
+
+        def embed_query(self, text: str, **kwargs: Any) -> list[float]:
+            try:
+                return super().embed_query(text, **kwargs)
+            except openai.APIError as exc:
+                raise EmbeddingModelError(f"{where}: {_reason(exc)}") from None
 
     key = "synthloom-no-key"
     if spec.api_key_env is not None:
@@ -175,7 +195,7 @@ def _openai_embeddings(spec: EmbeddingSpec) -> Embeddings:
                 f"knowledge.embedding: environment variable {spec.api_key_env} "
                 "(api_key_env) is not set"
             )
-    return OpenAIEmbeddings(
+    return EndpointEmbeddings(
         model=spec.model,
         openai_api_base=spec.base_url,
         openai_api_key=SecretStr(key),
@@ -186,6 +206,13 @@ def _openai_embeddings(spec: EmbeddingSpec) -> Embeddings:
         # models; our chunks are far below every server's input limit anyway.
         check_embedding_ctx_length=False,
     )
+
+
+def _reason(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return f"HTTP {status}: {getattr(exc, 'message', exc)}"
+    return f"{type(exc).__name__}: {exc} (is the server running and is `base_url` right?)"
 
 
 @cache

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from synthloom.errors import SynthloomError
+from synthloom.errors import SpecError, SynthloomError
 
 app = typer.Typer(
     add_completion=False,
@@ -99,7 +99,7 @@ def run(
     if budget_tokens is not None:
         overrides["budget"] = {"max_tokens": budget_tokens}
     if overrides:
-        spec = spec.model_validate({**spec.model_dump(), **overrides})
+        spec = _with_overrides(spec, overrides)
     log_dir = Path(tempfile.gettempdir())
     with open_models(spec, roles_for(spec), log_dir=log_dir) as models:
         job = DatasetRun(
@@ -134,6 +134,28 @@ def run(
 
         run_curation(result.path, spec.curate, spec, console=err)
         err.print(f"report: synthloom report {result.path}")
+
+
+def _with_overrides(spec: Any, overrides: dict[str, Any]) -> Any:
+    """The spec with command-line options applied; a bad value names its option."""
+    from pydantic import ValidationError
+
+    try:
+        return spec.model_validate({**spec.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_OPTIONS.get(e['loc'], '.'.join(map(str, e['loc'])))}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise SpecError(f"invalid option: {problems}") from None
+
+
+_OPTIONS: dict[tuple[int | str, ...], str] = {
+    ("samples",): "--samples",
+    ("output",): "--output",
+    ("concurrency",): "--concurrency",
+    ("budget", "max_tokens"): "--budget-tokens",
+}
 
 
 def coverage_line(summary: dict[str, Any], replacements: int, path: Path) -> str:
@@ -254,6 +276,15 @@ def main() -> None:
         app()
     except SynthloomError as exc:
         err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+        sys.exit(2)
+    except OSError as exc:
+        # A path the user named cannot be read or written (permissions, a file where a
+        # folder should be, a full disk): the path and the system's reason, no traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(
+            Text.assemble(("error: ", "bold red"), f"{where}{exc.strerror or exc}"),
+            highlight=False,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted: nothing is lost; re-run the same command to resume")

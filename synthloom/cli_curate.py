@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from synthloom.errors import RunDirError, SpecError, SynthloomError
+from synthloom.errors import RunDirError, SpecError, SynthloomError, yaml_error
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -63,7 +63,7 @@ def load_curate_spec(run_dir: Path, config: Path | None) -> CurateSpec:
         except FileNotFoundError:
             raise SpecError(f"{config}: curate config not found") from None
         except yaml.YAMLError as exc:
-            raise SpecError(f"{config}: invalid YAML: {exc}") from None
+            raise SpecError(yaml_error(config, exc)) from None
         source = str(config)
     else:
         spec = read_json(run_dir / RunDir.SPEC, "run spec copy")

@@ -180,7 +180,7 @@ def kb_stats(kb: KbOption = Path("kb"), server: ServerOption = None) -> None:
     table = Table(title=spec.describe())
     for column in ("collection", "records", "embedding"):
         table.add_column(column)
-    with KnowledgeStore(spec, purpose="synthloom kb stats") as store:
+    with KnowledgeStore(spec, purpose="synthloom kb stats", create=False) as store:
         for item in store.client.list_collections():
             meta = item.metadata or {}
             table.add_row(item.name, str(item.count()), str(meta.get(EMBEDDING_KEY, "-")))
@@ -191,7 +191,7 @@ def kb_stats(kb: KbOption = Path("kb"), server: ServerOption = None) -> None:
 def kb_query(
     text: Annotated[str, typer.Argument(help="What to search for.")],
     kb: KbOption = Path("kb"),
-    k: Annotated[int, typer.Option("-k", help="How many chunks.")] = 5,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many chunks.")] = 5,
     collection: Annotated[str, typer.Option(help="Collection of the chunks.")] = "knowledge",
     server: ServerOption = None,
 ) -> None:

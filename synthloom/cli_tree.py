@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.console import Console
 
 from knowledge.concepts_spec import ConceptsSpec, ExpandSpec
-from synthloom.errors import SpecError, SynthloomError
+from synthloom.errors import SpecError, SynthloomError, yaml_error
 from synthloom.spec import ModelsSpec, RunSpec, _format_errors
 from synthloom.store import iter_records, rewrite_jsonl
 
@@ -77,7 +77,7 @@ def load_tree_job(path: Path) -> TreeJob:
     try:
         data, root = yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise SpecError(yaml_error(path, exc)) from None
     if not isinstance(data, dict) or "concepts" not in data:
         raise SpecError(f"{path}: no `concepts:` block (a tree file or seeds to grow)")
     try:
@@ -157,7 +157,7 @@ def import_(
         str | None, typer.Option(help="Put several top-level entries under a new root.")
     ] = None,
     depth: Annotated[
-        int | None, typer.Option(help="Keep nodes down to this depth (icd10: default 3).")
+        int | None, typer.Option(min=1, help="Keep nodes down to this depth (icd10: default 3).")
     ] = None,
     relation: Annotated[
         list[str] | None, typer.Option(help="OBO relation that makes a parent (repeatable).")
@@ -188,7 +188,9 @@ def show(
     tree_path: Annotated[
         Path | None, typer.Argument(metavar="[TREE]", help="A tree file (default: the run's).")
     ] = None,
-    depth: Annotated[int | None, typer.Option(help="Levels to show below the start.")] = None,
+    depth: Annotated[
+        int | None, typer.Option(min=0, help="Levels to show below the start.")
+    ] = None,
     max_children: Annotated[int | None, typer.Option(help="Children shown per node.")] = None,
     node: Annotated[str | None, typer.Option(help="Start at this node id.")] = None,
     run: Annotated[
@@ -282,7 +284,7 @@ def export(
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="json (node-link) | graphml | mermaid")
     ] = "json",
-    depth: Annotated[int | None, typer.Option(help="Mermaid: levels to draw.")] = None,
+    depth: Annotated[int | None, typer.Option(min=0, help="Mermaid: levels to draw.")] = None,
 ) -> None:
     """Write the tree as node-link JSON, GraphML, or a Mermaid flowchart."""
     from knowledge.concepts import write_atomically

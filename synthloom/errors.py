@@ -17,3 +17,11 @@ class EndpointError(SynthloomError):
 
 class RunDirError(SynthloomError):
     """The output folder holds files that do not belong to this run."""
+
+
+def yaml_error(source: object, exc: Exception) -> str:
+    """`FILE:LINE: invalid YAML: problem` for a PyYAML error (its own dump spans lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{source}{where}: invalid YAML: {problem}"

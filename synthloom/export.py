@@ -32,12 +32,18 @@ def to_sharegpt(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    # Written beside the target and renamed at the end: a bad record leaves nothing behind.
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
     count = 0
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return count
 
 

@@ -10,7 +10,7 @@ checkpoints.sqlite LangGraph checkpoints of dialogues in progress
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,4 +243,14 @@ def load_samples(run_dir: Path) -> Iterable[dict[str, Any]]:
     path = run_dir / RunDir.SAMPLES
     if not path.exists():
         raise RunDirError(f"{run_dir}: no {RunDir.SAMPLES} here (is this a synthloom run folder?)")
-    return iter_records(path)
+    return _checked_samples(path)
+
+
+def _checked_samples(path: Path) -> Iterator[dict[str, Any]]:
+    # Lines that are not sample records are named by line, not met as a KeyError later.
+    from synthloom.curate.rundata import read_jsonl
+
+    for number, record in enumerate(read_jsonl(path), 1):
+        if not isinstance(record.get("messages"), list):
+            raise RunDirError(f"{path}: record {number} is not a sample (no `messages` list)")
+        yield record

@@ -27,7 +27,7 @@ from pydantic import (
 from knowledge.concepts_spec import ConceptsSpec
 from knowledge.spec import KnowledgeSpec
 from synthloom.curate.config import CurateSpec
-from synthloom.errors import SpecError
+from synthloom.errors import SpecError, yaml_error
 from synthloom.modelspec import (
     EMBEDDED_MODEL,
     ROLES,
@@ -292,6 +292,8 @@ def load_spec(path: str | Path) -> RunSpec:
         raise SpecError(f"{path}: spec file not found") from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read spec file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file (a spec is UTF-8 YAML)") from None
     spec = parse_spec(text, source=str(path))
     if spec.knowledge is not None:
         # Knowledge files ship beside the spec: relative ones are read from its folder,
@@ -308,10 +310,7 @@ def parse_spec(text: str, source: str = "<spec>") -> RunSpec:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{source}{where}: invalid YAML: {problem}") from None
+        raise SpecError(yaml_error(source, exc)) from None
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping of settings at the top level")
     try:
@@ -320,10 +319,10 @@ def parse_spec(text: str, source: str = "<spec>") -> RunSpec:
         raise SpecError(_format_errors(exc, source, root)) from None
 
 
-def _inherited(loc: list[int | str], all_locs: set[tuple[int | str, ...]]) -> bool:
+def _inherited(loc: list[int | str], msg: str, seen: set[tuple[Any, ...]]) -> bool:
     """A role's error that only repeats the same error under `models.default`."""
-    if len(loc) > 2 and loc[0] == "models" and loc[1] != "default":
-        return ("models", "default", *loc[2:]) in all_locs
+    if len(loc) >= 2 and loc[0] == "models" and loc[1] != "default":
+        return (("models", "default", *loc[2:]), msg) in seen
     return False
 
 
@@ -331,8 +330,8 @@ def _format_errors(exc: ValidationError, source: str, root: yaml.Node | None) ->
     errors = [
         (err, [part for part in err["loc"] if not _is_validator_tag(part)]) for err in exc.errors()
     ]
-    all_locs = {tuple(loc) for _, loc in errors}
-    errors = [(err, loc) for err, loc in errors if not _inherited(loc, all_locs)]
+    seen = {(tuple(loc), err["msg"]) for err, loc in errors}
+    errors = [(err, loc) for err, loc in errors if not _inherited(loc, err["msg"], seen)]
     lines = [f"{source}: invalid spec ({len(errors)} problem(s))"]
     for err, loc in errors:
         field = ".".join(str(part) for part in loc) or "(top level)"

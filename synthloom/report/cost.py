@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from synthloom.errors import SpecError
+from synthloom.errors import SpecError, yaml_error
 from synthloom.records import Usage
 
 
@@ -44,7 +44,9 @@ def load_pricing(path: Path) -> Pricing:
         return Pricing.model_validate(data or {})
     except FileNotFoundError:
         raise SpecError(f"{path}: pricing file not found") from None
-    except (yaml.YAMLError, ValidationError) as exc:
+    except yaml.YAMLError as exc:
+        raise SpecError(yaml_error(path, exc)) from None
+    except ValidationError as exc:
         raise SpecError(f"{path}: invalid pricing file: {exc}") from None
 
 
