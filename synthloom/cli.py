@@ -175,7 +175,9 @@ def coverage_line(summary: dict[str, Any], replacements: int, path: Path) -> str
 @app.command()
 def refine(
     spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML) of a finished run.")],
-    rounds: Annotated[int | None, typer.Option(help="Override `refine.rounds`.")] = None,
+    rounds: Annotated[
+        int | None, typer.Option(min=1, max=20, help="Override `refine.rounds`.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Run refinement rounds aimed at the run's weakest cells (resumable like `run`)."""
