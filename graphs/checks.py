@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from difflib import SequenceMatcher
 
 from synthloom.records import Role, Turn
+from synthloom.textstats import repeated_share, words_of
 
 MIN_CHARS = 2
 REPEAT_SIMILARITY = 0.9
@@ -20,7 +21,6 @@ REPEAT_SIMILARITY = 0.9
 _ASSISTANT_VOICE = re.compile(
     r"^\s*(assistant\s*:|as an ai\b|i(?:'m| am) an ai\b|as a (?:language model|helpful assistant)"
     r"|i(?:'d| would) be (?:happy|glad) to help|how (?:can|may) i (?:help|assist)"
-    r"|(?:(?:hello|hi)[!,.]? )?i(?:'m| am) here to (?:help|support|assist)"
     r"|certainly[!,.]|of course[!,.] here|sure[!,.] here|great question"
     r"|here(?:'s| is) (?:a|an|the|some) (?:answer|overview|summary|list|breakdown|explanation))",
     re.IGNORECASE,
@@ -32,7 +32,7 @@ _ASSISTANT_ANYWHERE = re.compile(
     r"|\bas a (?:medical professional|healthcare professional|clinician)\b"
     r"|\bi(?:'m| am) (?:happy|glad) to answer any questions you\b"
     r"|\bhow (?:can|may) i (?:help|assist) you\b"
-    r"|\bi(?:'m| am) here to (?:help|support|assist) you\b"
+    r"|\bi(?:'m| am) here to (?:help|support|assist)(?: you\b|\s*(?:[.!]|$))"
     r"|\bi(?:'m| am) (?:a|an|your) (?:(?:medical|healthcare|health care|health) "
     r"(?:professional|assistant)|(?:\w+ )?ai assistant)\b",
     re.IGNORECASE,
@@ -109,13 +109,24 @@ COPY_MIN_WORDS = 4
 COPY_MIN_TURN_WORDS = 6
 
 
-def _copies(a: str, b: str) -> bool:
+# A run this long copied verbatim from an earlier turn is an echo even when the rest
+# of the turn is new: people do not quote twelve words back, and an assistant that
+# restates its own sentences teaches padding.
+ECHO_RUN_WORDS = 12
+
+
+def _copied(a: str, b: str) -> str | None:
+    """How turn `a` copies turn `b` ("most of", "a long passage of"), or None."""
     words_a, words_b = a.split(), b.split()
     if min(len(words_a), len(words_b)) < COPY_MIN_TURN_WORDS:
-        return False
+        return None
     blocks = SequenceMatcher(None, words_a, words_b, autojunk=False).get_matching_blocks()
-    copied = sum(block.size for block in blocks if block.size >= COPY_MIN_WORDS)
-    return copied >= COPY_SHARE * len(words_a)
+    runs = [block.size for block in blocks if block.size >= COPY_MIN_WORDS]
+    if sum(runs) >= COPY_SHARE * len(words_a):
+        return "most of"
+    if runs and max(runs) >= ECHO_RUN_WORDS:
+        return "a long passage of"
+    return None
 
 
 def is_repeat(text: str, earlier: Sequence[str]) -> bool:
@@ -132,8 +143,29 @@ def check_repeat(candidate: Turn, history: Sequence[Turn]) -> str | None:
         role, other_role = candidate["role"], earlier["role"]
         if _similar(text, other):
             return f"repeated turn: the {role} turn repeats an earlier {other_role} turn"
-        if _copies(text, other):
-            return f"repeated turn: the {role} turn copies most of an earlier {other_role} turn"
+        how = _copied(text, other)
+        if how is not None:
+            return f"repeated turn: the {role} turn copies {how} an earlier {other_role} turn"
+    return None
+
+
+# A turn whose words sit mostly inside repeated 4-grams loops ("it's caused by a
+# combination of factors ... it's caused by a combination of factors"): the same
+# measure and bounds as curation's repetition filter, caught here while the turn
+# can still be regenerated.
+LOOP_NGRAM = 4
+LOOP_SHARE = 0.35
+LOOP_MIN_WORDS = 30
+
+
+def check_loop(candidate: Turn, history: Sequence[Turn]) -> str | None:
+    """A turn that says the same thing over and over."""
+    words = words_of(candidate["content"])
+    if len(words) < LOOP_MIN_WORDS:
+        return None
+    share = repeated_share(words, LOOP_NGRAM)
+    if share > LOOP_SHARE:
+        return f"looping {candidate['role']} turn: {share:.0%} of its words are repeated phrases"
     return None
 
 
@@ -146,7 +178,13 @@ def check_placeholder(candidate: Turn, history: Sequence[Turn]) -> str | None:
     return None
 
 
-TURN_CHECKS: tuple[Check, ...] = (check_empty, check_placeholder, check_role_flip, check_repeat)
+TURN_CHECKS: tuple[Check, ...] = (
+    check_empty,
+    check_placeholder,
+    check_role_flip,
+    check_repeat,
+    check_loop,
+)
 
 
 def first_problem(

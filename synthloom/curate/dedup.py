@@ -26,7 +26,8 @@ from numpy.typing import NDArray
 
 from synthloom.curate.base import BatchFilter
 from synthloom.curate.config import DedupSpec
-from synthloom.curate.sample import Sample, words_of
+from synthloom.curate.sample import Sample
+from synthloom.textstats import words_of
 
 SEED = 1
 SCHEME = "affine32"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import ClassVar
 
 from synthloom.curate.base import KEEP, SampleFilter, Verdict, reject
 from synthloom.curate.config import HeuristicsSpec
-from synthloom.curate.sample import Sample, words_of
+from synthloom.curate.sample import Sample
+from synthloom.textstats import repeated_share, words_of
 
 # Phrases that mark a refusal or an AI disclaimer: useless as assistant training data.
 REFUSAL_PATTERNS: tuple[str, ...] = (
@@ -92,20 +92,6 @@ class LengthFilter(SampleFilter):
         if rounds < spec.min_rounds:
             return reject(f"length: {rounds} assistant turns (min {spec.min_rounds})")
         return KEEP
-
-
-def repeated_share(words: list[str], n: int) -> float:
-    """Share of words covered by word n-grams that occur more than once (Gopher's loop test)."""
-    if len(words) < n + 1:
-        return 0.0
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    counts = Counter(grams)
-    covered = [False] * len(words)
-    for start, gram in enumerate(grams):
-        if counts[gram] > 1:
-            for offset in range(n):
-                covered[start + offset] = True
-    return sum(covered) / len(words)
 
 
 class RepetitionFilter(SampleFilter):

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 from synthloom.curate.base import KEEP, SampleFilter, Verdict, reject
 from synthloom.curate.config import LeakageSpec
-from synthloom.curate.sample import Sample, words_of
+from synthloom.curate.sample import Sample
+from synthloom.textstats import words_of
 
 
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:

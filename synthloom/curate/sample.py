@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from synthloom.records import Turn
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def words_of(text: str) -> list[str]:
-    """Lowercased word tokens (letters, digits, underscore), punctuation dropped."""
-    return _WORD.findall(text.lower())
 
 
 def _text_of_item(item: Any) -> str:

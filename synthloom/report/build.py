@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from synthloom import __version__
 from synthloom.curate.embedders import embed_normalized, embedder_name
 from synthloom.curate.rundata import JUDGEMENTS, RunData, load_run_concepts, read_jsonl
-from synthloom.curate.sample import Sample, words_of
+from synthloom.curate.sample import Sample
 from synthloom.errors import SynthloomError
 from synthloom.planning import make_plans
 from synthloom.records import Usage
@@ -29,6 +29,7 @@ from synthloom.report.metrics import (
 from synthloom.run_tree import load_run_tree
 from synthloom.rundir import now_iso, reason_key
 from synthloom.spec import RunSpec
+from synthloom.textstats import words_of
 
 MAX_EMBED = 2000
 SELF_BLEU_SAMPLE = 200

@@ -12,7 +12,7 @@ import zlib
 
 from langchain_core.embeddings import Embeddings
 
-from synthloom.curate.sample import words_of
+from synthloom.textstats import words_of
 
 DIMENSIONS = 4096
 

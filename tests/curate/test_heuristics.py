@@ -12,9 +12,9 @@ from synthloom.curate.heuristics import (
     RepetitionFilter,
     RoleOrderFilter,
     heuristic_filters,
-    repeated_share,
 )
 from synthloom.curate.language import LanguageFilter
+from synthloom.textstats import repeated_share
 from tests.curate.conftest import EXCHANGES, dialogue, sample
 
 GOOD = sample(dialogue(*EXCHANGES["Understanding high blood pressure readings"][:2]))

@@ -118,3 +118,65 @@ def test_an_echo_with_words_changed_here_and_there_is_still_a_copy() -> None:
     )
     problem = first_problem({"role": "user", "content": edited}, history)
     assert problem is not None and "copies most of an earlier assistant turn" in problem
+
+
+# Seen from SmolLM2-135M in the example run: turns that passed the older checks.
+FIRST_ANSWER = (
+    "Hey Sarah, I hope you're well. High blood pressure is a serious issue, affecting "
+    "millions of people around the world. But there's also a lot you can do to manage it, "
+    "and it's a bit overwhelming at first, but I'm here to help."
+)
+
+
+def test_a_long_verbatim_passage_of_an_earlier_turn_is_an_echo() -> None:
+    history: list[Turn] = [
+        {"role": "user", "content": "Hello! I'm Sarah. How do I manage high blood pressure?"},
+        {"role": "assistant", "content": FIRST_ANSWER},
+    ]
+    # The user opens by re-typing the answer's core sentence, then says something new:
+    # under the "most of" share, but a 20-word verbatim run.
+    echo = (
+        "Thanks. So high blood pressure is a serious issue, affecting millions of people "
+        "around the world. But there's also a lot you can do to manage it. My own readings "
+        "were 150 over 95 twice last week at the pharmacy, after I had walked there quickly "
+        "in the heat, and my doctor wants to see me again next month about it."
+    )
+    problem = first_problem({"role": "user", "content": echo}, history)
+    assert problem is not None and "a long passage of an earlier assistant turn" in problem
+    # Quoting a phrase back is a follow-up, not an echo.
+    quote = (
+        "You said there's a lot I can do to manage it. What should I change first, the salt "
+        "or the walking, and how soon would my readings come down if I did both?"
+    )
+    assert first_problem({"role": "user", "content": quote}, history) is None
+
+
+def test_a_turn_that_loops_is_caught_and_prose_is_not() -> None:
+    looping = (
+        "High blood pressure can be caused by a combination of factors, but it's often "
+        "caused by a combination of factors. And there's a way to manage it. And it's "
+        "often caused by a combination of factors. And there's a way to manage it, and "
+        "it's often caused by a combination of factors."
+    )
+    problem = first_problem({"role": "assistant", "content": looping}, HISTORY)
+    assert problem is not None and problem.startswith("looping assistant turn")
+    prose = (
+        "A reading of 150 over 95 is in the stage 2 range. One reading is not a diagnosis: "
+        "measure at home, seated and rested, twice a day for a week, and bring the log to "
+        "your doctor. Less salt, regular walking and limiting alcohol all lower it; if you "
+        "ever see 180 over 120 with chest pain or headache, seek care at once."
+    )
+    assert first_problem({"role": "assistant", "content": prose}, HISTORY) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "flip"),
+    [
+        ("Thanks for asking. I'm here to help.", True),
+        ("I'm here to help!", True),
+        ("I'm here to help my mother understand her readings.", False),
+    ],
+)
+def test_here_to_help_as_a_sign_off_is_a_role_flip(content: str, flip: bool) -> None:
+    problem = first_problem({"role": "user", "content": content}, HISTORY)
+    assert (problem is not None and problem.startswith("role flip")) is flip
