@@ -105,6 +105,13 @@ def outline_tree(data: Any, *, source: str, root: str | None = None) -> ConceptT
     with `children` a list, or compact mappings `{Name: children}` where children is
     a mapping, a list, null (a leaf) or a string (a leaf's description).
     """
+    if not isinstance(data, list | dict):
+        # A whole file that is one word or number is a mistake (a path, a stray value),
+        # not a one-node tree.
+        raise ConceptTreeError(
+            f"{source}: expected an outline (a mapping of topics to subtopics, or a list), "
+            f"got the single value {data!r}"
+        )
     tops = _outline_entries(data, source, "(top level)")
     if len(tops) != 1:
         if root is None:

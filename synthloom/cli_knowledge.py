@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -94,8 +95,12 @@ def ingest(
         chunk_size=chunk_size,
         chunk_overlap=overlap,
     )
+    # A first ingest that takes nothing leaves no knowledge-base folder behind.
+    fresh = not spec.path.exists()
     with KnowledgeStore(spec, purpose="synthloom ingest") as store:
         summary = run_ingest(store, sources, console=err if progress and err.is_terminal else None)
+    if fresh and summary.files == 0:
+        shutil.rmtree(spec.path, ignore_errors=True)
     table = Table(title=f"ingest → {spec.describe()} [{collection}]", show_header=False)
     for name in ("files", "chunks", "added", "updated", "unchanged", "removed", "total"):
         table.add_row(name, str(getattr(summary, name)))

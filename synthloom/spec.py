@@ -298,10 +298,23 @@ def load_spec(path: str | Path) -> RunSpec:
     if spec.knowledge is not None:
         # Knowledge files ship beside the spec: relative ones are read from its folder,
         # so every command (run, refine, validate) finds them from any working directory.
-        spec = spec.model_copy(update={"knowledge": spec.knowledge.anchored(path.parent)})
+        knowledge = spec.knowledge.anchored(path.parent)
+        _check_knowledge_paths(knowledge, path)
+        spec = spec.model_copy(update={"knowledge": knowledge})
     if spec.concepts is not None:
         spec = spec.model_copy(update={"concepts": spec.concepts.anchored(path.parent)})
     return spec
+
+
+def _check_knowledge_paths(knowledge: KnowledgeSpec, spec_path: Path) -> None:
+    """A listed source or demo file that is not there: a typo would silently unground the run."""
+    for field, paths in (("sources", knowledge.sources), ("demos", knowledge.demos)):
+        for index, listed in enumerate(paths):
+            if not Path(listed).exists():
+                raise SpecError(
+                    f"{spec_path}: knowledge.{field}[{index}]: {listed} does not exist "
+                    "(relative paths are read from the spec's folder)"
+                )
 
 
 def parse_spec(text: str, source: str = "<spec>") -> RunSpec:

@@ -83,6 +83,11 @@ def test_outline_errors_name_the_file_and_place(tmp_path: Path) -> None:
     bad = write(tmp_path / "bad.yaml", "Medicine: [a, b\n")
     with pytest.raises(ConceptTreeError, match=r"bad.yaml:\d+: invalid YAML"):
         import_tree(bad)
+    scalar = write(tmp_path / "scalar.yaml", "concepts/medicine.yaml\n")
+    with pytest.raises(ConceptTreeError, match=r"scalar.yaml: expected an outline .*single value"):
+        import_tree(scalar)
+    one = write(tmp_path / "one.yaml", "- Medicine\n")
+    assert len(import_tree(one)) == 1  # a one-topic list is a (tiny) tree
 
 
 def test_node_link_json_from_networkx(tmp_path: Path) -> None:

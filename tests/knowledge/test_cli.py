@@ -73,3 +73,4 @@ def test_user_errors_are_one_clear_message(tmp_path: Path, args: list[str], mess
     result = runner.invoke(app, [*args, "--kb", str(tmp_path / "kb")])
     assert isinstance(result.exception, SynthloomError)
     assert message in str(result.exception)
+    assert not (tmp_path / "kb").exists()  # a failed first ingest leaves no folder behind

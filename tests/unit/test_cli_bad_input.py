@@ -101,3 +101,28 @@ def test_a_broken_curate_config_is_one_line_with_its_line_number(
     err = cli(monkeypatch, capsys, "curate", str(run), "--config", str(config))
     assert err.startswith(f"error: {config}:") and "invalid YAML" in err
     assert err.strip().count("\n") == 0  # one line, not PyYAML's multi-line dump
+
+
+@pytest.mark.parametrize("field", ["sources", "demos"])
+def test_a_missing_knowledge_path_stops_validate_and_run_before_anything_is_written(
+    field: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "asthma.md").write_text("# Asthma\n\nInhalers relieve symptoms.\n")
+    (tmp_path / "demos.jsonl").write_text("")
+    lists = {"sources": "[notes]", "demos": "[demos.jsonl]"}
+    lists[field] = "[nots]" if field == "sources" else "[demos.jsonl, demoz.jsonl]"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        SPEC.format(output=tmp_path / "run")
+        + f"knowledge:\n  path: {tmp_path / 'kb'}\n  sources: {lists['sources']}\n"
+        f"  demos: {lists['demos']}\n"
+    )
+    index, name = (0, "nots") if field == "sources" else (1, "demoz.jsonl")
+    for command in ("validate", "run"):
+        err = cli(monkeypatch, capsys, command, str(spec))
+        assert f"knowledge.{field}[{index}]: {tmp_path / name} does not exist" in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "kb").exists()
