@@ -43,7 +43,8 @@ _SPEAKER_TAG = re.compile(r"^\s*(user|person|human|patient)\s*:", re.IGNORECASE 
 _PLACEHOLDER = re.compile(
     r"^\s*<[^<>]{1,80}>\s*$"
     r"|\[(?:your |insert |the |patient'?s? )?(?:name|address|specialty|topic|type|date|age|"
-    r"location|condition|number|city|doctor|medication)\b[^\]]{0,40}\]",
+    r"location|condition|number|city|doctor|medication)\b[^\]]{0,40}\]"
+    r"|\[(?:your|insert|enter|add) [^\]]{1,40}\]",
     re.IGNORECASE,
 )
 
