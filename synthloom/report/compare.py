@@ -19,7 +19,11 @@ METRICS: tuple[tuple[str, str, bool | None], ...] = (
     ("self-BLEU", "diversity.self_bleu", False),
     ("mean pairwise cosine", "diversity.embedding.mean_pairwise_similarity", False),
     ("Vendi score", "diversity.embedding.vendi_score", True),
-    ("leaves covered (share)", "coverage.share", True),
+    # A tree run covers leaves, a flat run topics: the unit and its count say which.
+    ("coverage unit", "coverage.key", None),
+    ("units planned", "coverage.leaves", None),
+    ("units covered", "coverage.covered", True),
+    ("units covered (share)", "coverage.share", True),
     ("leaf entropy (normalised)", "coverage.normalized_entropy", True),
     ("mean judge score", "judge.mean", True),
     ("faithfulness rate", "faithfulness.rate", True),

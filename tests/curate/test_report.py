@@ -138,12 +138,17 @@ def test_compare_puts_two_runs_side_by_side(run: Path, tmp_path: Path) -> None:
     from tests.curate.conftest import build_run, small_spec
 
     other = tmp_path / "other"
-    build_run(other, small_spec(samples=6, conditions={}))
+    flat = {"concepts": None, "topics": ["Asthma inhalers", "Night-time cough"]}
+    build_run(other, small_spec(samples=6, conditions={}, **flat))
     _, html_path, comparison = write_comparison(run, other, tmp_path / "cmp")
     rows = {r["metric"]: r for r in comparison["metrics"]}
     assert rows["accepted samples"]["a"] == 8 and rows["accepted samples"]["b"] == 6
     assert rows["accepted samples"]["delta"] == -2
     assert rows["distinct-2"]["a"] is not None
+    # The example plans over tree leaves, the small spec over flat topics: said, not blurred.
+    assert (rows["coverage unit"]["a"], rows["coverage unit"]["b"]) == ("leaf", "topic")
+    assert rows["units planned"]["a"] == 9 and rows["units planned"]["b"] == 2
+    assert rows["units covered"]["b"] == 2 and rows["coverage unit"]["delta"] is None
     assert 'id="fig-compare"' in html_path.read_text()
 
 
