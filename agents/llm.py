@@ -36,8 +36,11 @@ def make_chat_model(spec: ModelSpec, base_url: str | None = None) -> ChatOpenAI:
         else None
     )
     extra: dict[str, Any] = {}
-    if spec.top_p is not None:
-        extra["top_p"] = spec.top_p
+    for name in ("top_p", "frequency_penalty", "presence_penalty"):
+        if getattr(spec, name) is not None:
+            extra[name] = getattr(spec, name)
+    if spec.extra_body:
+        extra["extra_body"] = dict(spec.extra_body)
     return ChatOpenAI(
         model=spec.model,
         base_url=base_url or spec.base_url,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -70,6 +70,13 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
+def _spec_body(model: BaseChatModel) -> dict[str, Any]:
+    """The `extra_body` the spec set on `model` (a bound one replaces it, so merge)."""
+    replicas = getattr(model, "models", None)  # an EndpointPool: its replicas share one spec
+    target = replicas[0] if replicas else model
+    return dict(getattr(target, "extra_body", None) or {})
+
+
 async def ask_structured(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
@@ -82,7 +89,8 @@ async def ask_structured(
     # Sent as a plain body field: bound as `response_format`, langchain-openai routes the
     # call through the beta `parse()` helper, which re-validates the request and answer
     # and costs more client CPU than the call itself; we validate with pydantic anyway.
-    bound = model.bind(extra_body={"response_format": response_format(schema)})
+    body = {**_spec_body(model), "response_format": response_format(schema)}
+    bound = model.bind(extra_body=body)
     history = list(messages)
     usage = Usage()
     problem = ""

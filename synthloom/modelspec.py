@@ -47,6 +47,17 @@ class ModelSpec(_Strict):
     )
     temperature: float = Field(default=0.8, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    frequency_penalty: float | None = Field(
+        default=None, ge=-2.0, le=2.0, description="OpenAI's penalty on tokens already used often."
+    )
+    presence_penalty: float | None = Field(
+        default=None, ge=-2.0, le=2.0, description="OpenAI's penalty on tokens already used."
+    )
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Server-specific request fields sent with every call: vLLM's "
+        "`repetition_penalty` or `min_p`, llama.cpp's `repeat_penalty`, and so on.",
+    )
     max_tokens: int = Field(default=256, ge=1, le=131072)
     timeout: float = Field(default=60.0, gt=0.0, description="Seconds per request.")
     max_retries: int = Field(
