@@ -49,6 +49,8 @@ def init(
 @app.command()
 def validate(spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML).")]) -> None:
     """Check a spec and show what it will do, without calling any model."""
+    from synthloom.estimate import describe as describe_estimate
+    from synthloom.estimate import estimate
     from synthloom.planning import make_plans
     from synthloom.run_tree import load_run_tree
     from synthloom.spec import ROLES, load_spec
@@ -67,10 +69,13 @@ def validate(spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML)
     tree = load_run_tree(spec)
     if tree is not None:
         out.print(f"concept tree: {len(tree)} nodes, {len(tree.leaves())} leaves (before growth)")
-    first = next(iter(make_plans(spec, tree)))
+    plans = list(make_plans(spec, tree))
+    first = plans[0]
     out.print(
         f"first plan: topic={first.topic!r} conditions={first.conditions} rounds={first.rounds}"
     )
+    for line in describe_estimate(estimate(spec, plans)):
+        out.print(line, markup=False, highlight=False)
 
 
 @app.command()

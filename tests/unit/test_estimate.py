@@ -1,0 +1,59 @@
+"""Cost bounds before a run: calls and a completion ceiling from the plans, and a
+projection from what the run folder has already spent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from synthloom.estimate import describe, estimate
+from synthloom.planning import make_plans
+from synthloom.spec import parse_spec
+
+
+def _spec(tmp_path: Path, body: str) -> str:
+    return f"samples: 5\ntopics: [asthma, gout]\noutput: {tmp_path / 'run'}\n{body}"
+
+
+def test_dialogue_bounds_follow_rounds_and_max_tokens(tmp_path: Path) -> None:
+    spec = parse_spec(
+        _spec(
+            tmp_path,
+            "dialogue: {rounds: {min: 1, max: 3}}\n"
+            "models:\n  default: {max_tokens: 200}\n  user_simulator: {max_tokens: 50}\n",
+        )
+    )
+    plans = list(make_plans(spec))
+    rounds = sum(p.rounds for p in plans)
+    est = estimate(spec, plans)
+    assert (est.samples, est.calls_min, est.calls_max) == (5, 10, 2 * rounds)
+    assert est.completion_max == rounds * (50 + 200)
+    assert est.projected_tokens is None and len(describe(est)) == 1
+
+
+def test_cot_bounds_count_question_steps_answer_and_check(tmp_path: Path) -> None:
+    body = "task: cot\ncot: {min_steps: 2, max_steps: 4, verify: VERIFY}\n"
+    body += "models:\n  default: {max_tokens: 100}\n  judge: {max_tokens: 10}\n"
+    verified = parse_spec(_spec(tmp_path, body.replace("VERIFY", "true")))
+    est = estimate(verified, make_plans(verified))
+    assert (est.calls_min, est.calls_max) == (5 * 5, 5 * 7)
+    assert est.completion_max == 5 * (100 + 5 * 100 + 10)
+    unverified = parse_spec(_spec(tmp_path, body.replace("VERIFY", "false")))
+    est = estimate(unverified, make_plans(unverified))
+    assert (est.calls_min, est.calls_max) == (5 * 4, 5 * 6)
+
+
+def test_a_started_run_projects_the_total_from_its_measured_rate(tmp_path: Path) -> None:
+    spec = parse_spec(_spec(tmp_path, ""))
+    (tmp_path / "run").mkdir()
+    manifest = {
+        "counts": {"requested": 5, "accepted": 1, "rejected": 1, "failed": 0, "pending": 3},
+        "usage": {"total_tokens": 9000},
+    }
+    (tmp_path / "run" / "run.json").write_text(json.dumps(manifest))
+    est = estimate(spec, make_plans(spec))
+    assert est.projected_tokens == 9000 // 2 * 5
+    assert "4,500 tokens each → about 22,500 tokens for all 5" in describe(est)[1]
+    # A torn or foreign run.json is no measurement, not a crash.
+    (tmp_path / "run" / "run.json").write_text("{not json")
+    assert estimate(spec, make_plans(spec)).projected_tokens is None
