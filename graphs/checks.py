@@ -48,6 +48,8 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 
+_TEMPLATE_SLOT = re.compile(r"\{\{?\s*[A-Za-z_]{2,30}\s*\}\}?")
+
 # The role writing about the generation itself: our prompt's headings or feedback echoed.
 _META = re.compile(
     r"\b(?:your|my|the) (?:previous )?(?:message|attempt|answer) was rejected\b"
@@ -174,6 +176,9 @@ def check_placeholder(candidate: Turn, history: Sequence[Turn]) -> str | None:
     """Template text copied instead of written: `<your message>`, `[Your Name]`, prompt text."""
     if _PLACEHOLDER.search(candidate["content"]):
         return f"placeholder text in the {candidate['role']} turn"
+    # `{person}`: a template slot. Only in the user's turns: an assistant may show code.
+    if candidate["role"] == "user" and _TEMPLATE_SLOT.search(candidate["content"]):
+        return "placeholder text in the user turn"
     if _META.search(candidate["content"]):
         return f"prompt text in the {candidate['role']} turn: write only what the person says"
     return None

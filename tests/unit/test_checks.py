@@ -41,6 +41,8 @@ HISTORY = [turn("user", "My blood pressure was 150 over 95."), turn("assistant",
         ),
         (turn("user", "Hi, I'm [Your Name] and I have a question."), "placeholder"),
         (turn("user", "[Your question] has nothing to hide"), "placeholder"),
+        (turn("user", "{person} Your update says you have diabetes."), "placeholder"),
+        (turn("user", "Hi, I am {{ name }}."), "placeholder"),
         (turn("user", "My mother takes [insert drug here] daily."), "placeholder"),
         (turn("user", "Dear [name], it's [address] and I need a doctor."), "placeholder"),
         (turn("user", "my blood pressure was 150 over 95"), "repeated turn"),
@@ -60,6 +62,7 @@ def test_bad_turns_are_caught(candidate: Turn, reason: str) -> None:
         turn("user", "I'm a nurse, and my doctor's assistant said to recheck it in a week."),
         turn("user", "I'm a professional cyclist; is 150 over 95 after a race a worry?"),
         turn("assistant", "A reading of 150/95 is stage 2 hypertension; see your doctor."),
+        turn("assistant", 'Log it as {"systolic": 150} or print(f"{reading}") in code.'),
     ],
 )
 def test_ordinary_turns_pass(candidate: Turn) -> None:
