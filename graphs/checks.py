@@ -48,7 +48,12 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 
-_TEMPLATE_SLOT = re.compile(r"\{\{?\s*[A-Za-z_]{2,30}\s*\}\}?")
+_TEMPLATE_SLOT = re.compile(
+    r"\{\{?\s*[A-Za-z_]{2,30}\s*\}\}?"  # {person}, {{ name }}
+    r"|[\[{]\s*[a-z]+_[a-z_]+\s*[\]}]"  # [user_name], {first_name}
+    r"|\[(?:person|user|human|patient|caller|name)\]",  # [PERSON]
+    re.IGNORECASE,
+)
 
 # The role writing about the generation itself: our prompt's headings or feedback echoed.
 _META = re.compile(
