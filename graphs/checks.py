@@ -51,9 +51,11 @@ _PLACEHOLDER = re.compile(
 _TEMPLATE_SLOT = re.compile(
     r"\{\{?\s*[A-Za-z_]{2,30}\s*\}\}?"  # {person}, {{ name }}
     r"|[\[{]\s*[a-z]+_[a-z_]+\s*[\]}]"  # [user_name], {first_name}
-    r"|\[(?:person|user|human|patient|caller|name)\]",  # [PERSON]
+    r"|\[(?:person|user|human|patient|caller|name|your ?name)\]",  # [PERSON], [yourname]
     re.IGNORECASE,
 )
+# People chatting do not type HTML tags.
+_MARKUP = re.compile(r"</?(?:script|br|h[1-6]|div|span|p)\b[^>]*>", re.IGNORECASE)
 
 # The role writing about the generation itself: our prompt's headings or feedback echoed.
 _META = re.compile(
@@ -184,6 +186,8 @@ def check_placeholder(candidate: Turn, history: Sequence[Turn]) -> str | None:
     # `{person}`: a template slot. Only in the user's turns: an assistant may show code.
     if candidate["role"] == "user" and _TEMPLATE_SLOT.search(candidate["content"]):
         return "placeholder text in the user turn"
+    if candidate["role"] == "user" and _MARKUP.search(candidate["content"]):
+        return "markup in the user turn: write plain text, as a person types"
     if _META.search(candidate["content"]):
         return f"prompt text in the {candidate['role']} turn: write only what the person says"
     return None

@@ -171,7 +171,8 @@ def coverage_line(summary: dict[str, Any], replacements: int, path: Path) -> str
     )
     if summary["given_up"]:
         line += (
-            f"; {summary['given_up']} slots lost after {replacements + 1} attempt(s) each "
+            f"; {summary['given_up']} slot{'s' if summary['given_up'] != 1 else ''} lost "
+            f"after {replacements + 1} attempt{'s' if replacements else ''} each "
             "(raise `coverage.replacements` to retry them on their leaf)"
         )
     return f"{line}; per node: synthloom tree show --run {path}"

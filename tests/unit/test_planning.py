@@ -120,4 +120,6 @@ def test_the_run_summary_names_lost_slots_and_the_setting_that_retries_them() ->
     assert "lost" not in line and line.endswith("synthloom tree show --run runs/x")
     lossy = {**even, "accepted_per_leaf_min": 0, "given_up": 2}
     line = coverage_line(lossy, 1, Path("runs/x"))
-    assert "2 slots lost after 2 attempt(s) each" in line and "coverage.replacements" in line
+    assert "2 slots lost after 2 attempts each" in line and "coverage.replacements" in line
+    line = coverage_line({**lossy, "given_up": 1}, 0, Path("runs/x"))
+    assert "1 slot lost after 1 attempt each" in line
