@@ -87,6 +87,8 @@ class EmbeddedServer:
             str(self.settings.parallel),
             "--context",
             str(self.settings.context),
+            "--repeat-penalty",
+            str(self.settings.repeat_penalty),
             "--parent",
             str(os.getpid()),
         ]
@@ -177,6 +179,8 @@ def _serve(args: argparse.Namespace) -> None:
     # decoding by 100x when another process shares the cores (CI, a laptop in use).
     params.cpuparams.poll = 0
     params.cpuparams_batch.poll = 0
+    # The default for requests that do not set their own (`extra_body: {repeat_penalty}`).
+    params.sampling.penalty_repeat = args.repeat_penalty
     params.use_jinja = True
     params.verbosity = 0
     server = xllamacpp.Server(params)
@@ -208,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--context", type=int, default=2048)
+    parser.add_argument("--repeat-penalty", type=float, default=1.0)
     parser.add_argument("--parent", type=int, default=os.getppid())
     _serve(parser.parse_args(argv))
 

@@ -22,6 +22,13 @@ class EmbeddedServerSpec(_Strict):
     threads: int = Field(default=0, ge=0, description="CPU threads; 0 means all cores.")
     parallel: int = Field(default=4, ge=1, le=64, description="Requests decoded at once.")
     context: int = Field(default=2048, ge=256, description="Context tokens per parallel slot.")
+    repeat_penalty: float = Field(
+        default=1.15,
+        ge=1.0,
+        le=2.0,
+        description="The server's default penalty on recently used tokens (1.0: none). The "
+        "135M model loops and re-types earlier turns without it.",
+    )
 
 
 class ModelSpec(_Strict):

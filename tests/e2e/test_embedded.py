@@ -50,13 +50,16 @@ def test_example_runs_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     manifest = json.loads((out / "run.json").read_text())
     counts = manifest["counts"]
-    assert counts["requested"] == 2 and counts["pending"] == 0
-    assert counts["accepted"] + counts["rejected"] + counts["failed"] == 2
+    # Two slots; the example gives a rejected slot one replacement on its leaf.
+    assert 2 <= counts["requested"] <= 4 and counts["pending"] == 0
+    assert counts["accepted"] + counts["rejected"] + counts["failed"] == counts["requested"]
     assert counts["failed"] == 0  # the embedded server answered every request
     assert manifest["usage"]["calls"] >= 2 and manifest["usage"]["completion_tokens"] > 0
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     assert len(samples) == counts["accepted"] and len(rejects) == counts["rejected"]
+    first_tries_lost = sum(1 for r in rejects if r["plan"]["attempt"] == 0)
+    assert counts["requested"] == 2 + first_tries_lost
     for record in samples:
         roles = [m["role"] for m in record["messages"]]
         assert roles[0] == "system" and roles[-1] == "assistant"
@@ -89,3 +92,25 @@ def test_killed_run_leaves_no_model_server_behind(tmp_path: Path) -> None:
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive, "the embedded server outlived the killed run"
+
+
+def test_the_servers_repeat_penalty_is_the_default_a_request_can_override() -> None:
+    import httpx
+
+    from agents.embedded import EmbeddedServer, resolve_model_path
+    from synthloom.modelspec import EMBEDDED_MODEL, EmbeddedServerSpec
+
+    messages = [{"role": "user", "content": "Why does blood pressure matter? Say it twice."}]
+
+    def reply(url: str, **extra: float) -> str:
+        body = {"model": "m", "messages": messages, "temperature": 0, "max_tokens": 60, **extra}
+        answer = httpx.post(f"{url}/chat/completions", json=body, timeout=120).json()
+        return str(answer["choices"][0]["message"]["content"])
+
+    path = resolve_model_path(EMBEDDED_MODEL)
+    with EmbeddedServer(path, EmbeddedServerSpec(repeat_penalty=1.0, parallel=1), None) as s:
+        plain, asked = reply(s.base_url), reply(s.base_url, repeat_penalty=1.3)
+    with EmbeddedServer(path, EmbeddedServerSpec(repeat_penalty=1.3, parallel=1), None) as s:
+        by_default = reply(s.base_url)
+    assert asked != plain  # the penalty changes greedy decoding at all
+    assert by_default == asked  # the server's setting is what a bare request gets
