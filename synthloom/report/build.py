@@ -62,11 +62,15 @@ def _diversity(
         if len(pool) > MAX_EMBED:
             pool = random.Random(seed).sample(pool, MAX_EMBED)
         vectors = embed_normalized(embedder, [s.text("dialogue") for s in pool])
+        vendi = vendi_score(vectors)
         result["embedding"] = {
             "embedder": label or embedder_name(embedder),
             "samples": len(pool),
             "mean_pairwise_similarity": _round(mean_pairwise_similarity(vectors)),
-            "vendi_score": _round(vendi_score(vectors)),
+            "vendi_score": _round(vendi),
+            # The effective number of distinct samples grows with the sample count; per
+            # sample it falls as a run grows, so a larger run scoring higher is no artefact.
+            "vendi_per_sample": None if vendi is None else _round(vendi / len(pool)),
         }
     return result
 

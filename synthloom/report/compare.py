@@ -19,6 +19,7 @@ METRICS: tuple[tuple[str, str, bool | None], ...] = (
     ("self-BLEU", "diversity.self_bleu", False),
     ("mean pairwise cosine", "diversity.embedding.mean_pairwise_similarity", False),
     ("Vendi score", "diversity.embedding.vendi_score", True),
+    ("Vendi score ÷ samples", "diversity.embedding.vendi_per_sample", True),
     # A tree run covers leaves, a flat run topics: the unit and its count say which.
     ("coverage unit", "coverage.key", None),
     ("units planned", "coverage.leaves", None),
@@ -32,7 +33,14 @@ METRICS: tuple[tuple[str, str, bool | None], ...] = (
     ("tokens per accepted sample", "cost.tokens_per_accepted", False),
     ("cost per accepted sample", "cost.cost_per_accepted", False),
 )
-BOUNDED = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "mean_pairwise_similarity")
+BOUNDED = (
+    "distinct_1",
+    "distinct_2",
+    "distinct_3",
+    "self_bleu",
+    "mean_pairwise_similarity",
+    "vendi_per_sample",
+)
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -94,8 +102,8 @@ def compare_figures(comparison: dict[str, Any]) -> list[Figure]:
         grouped_figure(
             "compare",
             "Diversity and coverage, side by side",
-            "distinct-n, leaf coverage and entropy: higher is more diverse; self-BLEU and mean "
-            "pairwise cosine: lower is more diverse.",
+            "distinct-n, Vendi ÷ samples, leaf coverage and entropy: higher is more diverse; "
+            "self-BLEU and mean pairwise cosine: lower is more diverse.",
             [r["metric"] for r in rows],
             [("A", [r["a"] for r in rows]), ("B", [r["b"] for r in rows])],
         )

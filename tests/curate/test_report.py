@@ -63,6 +63,8 @@ def test_report_figures_agree_with_the_curated_files(run: Path) -> None:
     embedding = report["diversity"]["embedding"]
     assert "hashed-word-1-2-grams" in embedding["embedder"]
     assert 1.0 <= embedding["vendi_score"] <= len(kept)
+    per_sample = embedding["vendi_score"] / embedding["samples"]
+    assert embedding["vendi_per_sample"] == pytest.approx(per_sample, abs=1e-4)
     assert report["cost"]["tokens"]["judge"]["calls"] == curation["judge_usage_total"]["calls"]
     assert (
         report["cost"]["cost"] is None and report["cost"]["note"] == "no pricing given: tokens only"
@@ -140,11 +142,15 @@ def test_compare_puts_two_runs_side_by_side(run: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     flat = {"concepts": None, "topics": ["Asthma inhalers", "Night-time cough"]}
     build_run(other, small_spec(samples=6, conditions={}, **flat))
-    _, html_path, comparison = write_comparison(run, other, tmp_path / "cmp")
+    _, html_path, comparison = write_comparison(
+        run, other, tmp_path / "cmp", embedder=HashedNgramEmbeddings()
+    )
     rows = {r["metric"]: r for r in comparison["metrics"]}
     assert rows["accepted samples"]["a"] == 8 and rows["accepted samples"]["b"] == 6
     assert rows["accepted samples"]["delta"] == -2
     assert rows["distinct-2"]["a"] is not None
+    vendi = rows["Vendi score ÷ samples"]
+    assert 0 < vendi["a"] <= 1 and vendi["higher_is_better"] is True
     # The example plans over tree leaves, the small spec over flat topics: said, not blurred.
     assert (rows["coverage unit"]["a"], rows["coverage unit"]["b"]) == ("leaf", "topic")
     assert rows["units planned"]["a"] == 9 and rows["units planned"]["b"] == 2
