@@ -12,7 +12,13 @@ from collections.abc import Callable, Sequence
 from difflib import SequenceMatcher
 
 from synthloom.records import Role, Turn
-from synthloom.textstats import repeated_share, words_of
+from synthloom.textstats import (
+    LOOP_MIN_WORDS,
+    LOOP_NGRAM,
+    LOOP_SHARE,
+    repeated_share,
+    words_of,
+)
 
 MIN_CHARS = 2
 REPEAT_SIMILARITY = 0.9
@@ -159,17 +165,12 @@ def check_repeat(candidate: Turn, history: Sequence[Turn]) -> str | None:
     return None
 
 
-# A turn whose words sit mostly inside repeated 4-grams loops ("it's caused by a
-# combination of factors ... it's caused by a combination of factors"): the same
-# measure and bounds as curation's repetition filter, caught here while the turn
-# can still be regenerated.
-LOOP_NGRAM = 4
-LOOP_SHARE = 0.35
-LOOP_MIN_WORDS = 30
-
-
 def check_loop(candidate: Turn, history: Sequence[Turn]) -> str | None:
-    """A turn that says the same thing over and over."""
+    """A turn that says the same thing over and over.
+
+    Curation's repetition measure and bounds, caught here while the turn can still
+    be regenerated ("it's caused by a combination of factors ... it's caused by ...").
+    """
     words = words_of(candidate["content"])
     if len(words) < LOOP_MIN_WORDS:
         return None
@@ -183,11 +184,12 @@ def check_placeholder(candidate: Turn, history: Sequence[Turn]) -> str | None:
     """Template text copied instead of written: `<your message>`, `[Your Name]`, prompt text."""
     if _PLACEHOLDER.search(candidate["content"]):
         return f"placeholder text in the {candidate['role']} turn"
-    # `{person}`: a template slot. Only in the user's turns: an assistant may show code.
-    if candidate["role"] == "user" and _TEMPLATE_SLOT.search(candidate["content"]):
-        return "placeholder text in the user turn"
-    if candidate["role"] == "user" and _MARKUP.search(candidate["content"]):
-        return "markup in the user turn: write plain text, as a person types"
+    # `{person}` slots and HTML tags: only in the user's turns, as an assistant may show code.
+    if candidate["role"] == "user":
+        if _TEMPLATE_SLOT.search(candidate["content"]):
+            return "placeholder text in the user turn"
+        if _MARKUP.search(candidate["content"]):
+            return "markup in the user turn: write plain text, as a person types"
     if _META.search(candidate["content"]):
         return f"prompt text in the {candidate['role']} turn: write only what the person says"
     return None

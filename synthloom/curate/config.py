@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from synthloom.modelspec import ModelSpec
+from synthloom.textstats import LOOP_MIN_WORDS, LOOP_NGRAM, LOOP_SHARE
 
 DedupText = Literal["dialogue", "user", "assistant", "first_user"]
 
@@ -25,15 +26,17 @@ class HeuristicsSpec(_Strict):
     min_sample_words: int = Field(default=12, ge=0, description="Words over all turns.")
     max_sample_words: int = Field(default=8000, ge=1)
     min_rounds: int = Field(default=1, ge=1, description="Assistant turns a sample needs.")
-    repetition_ngram: int = Field(default=4, ge=2, le=12)
+    repetition_ngram: int = Field(default=LOOP_NGRAM, ge=2, le=12)
     max_repeated_share: float = Field(
-        default=0.35,
+        default=LOOP_SHARE,
         gt=0.0,
         le=1.0,
         description="Largest share of a turn's words inside repeated word n-grams.",
     )
     repetition_min_words: int = Field(
-        default=30, ge=1, description="Turns shorter than this are not checked for loops."
+        default=LOOP_MIN_WORDS,
+        ge=1,
+        description="Turns shorter than this are not checked for loops.",
     )
     refusals: bool = Field(default=True, description="Reject refusal and AI-disclaimer phrases.")
     extra_phrases: list[str] = Field(
