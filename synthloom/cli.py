@@ -233,12 +233,17 @@ def export(
     reasoning: Annotated[
         bool, typer.Option(help="Dialogues: include the assistant's hidden reasoning as <think>.")
     ] = False,
+    which: Annotated[
+        str,
+        typer.Option("--set", help="auto (curated when RUN/curated exists) | curated | generated"),
+    ] = "auto",
 ) -> None:
     """Export accepted samples as ShareGPT JSONL, OpenAI JSONL or a Hugging Face dataset."""
-    from synthloom.export import export_run
+    from synthloom.export import export_run, sample_set
 
-    dest, count = export_run(run_dir, fmt, to, layout=layout, reasoning=reasoning)
-    err.print(f"exported {count} samples as {fmt} → {dest}")
+    chosen, source = sample_set(run_dir, which)
+    dest, count = export_run(run_dir, fmt, to, layout=layout, reasoning=reasoning, which=chosen)
+    err.print(f"exported {count} samples as {fmt} from the {chosen} set ({source}) → {dest}")
 
 
 @app.command()

@@ -1,4 +1,8 @@
-"""Export accepted samples: OpenAI chat JSONL, ShareGPT JSONL, Hugging Face datasets."""
+"""Export accepted samples: OpenAI chat JSONL, ShareGPT JSONL, Hugging Face datasets.
+
+Once a run is curated (`RUN/curated/curation.json` exists) the curated set is what a
+user trains on, so it is the default; `which="generated"` exports generation's set.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,10 @@ from synthloom.layouts import LAYOUTS, render_cot
 from synthloom.rundir import load_samples
 
 FORMATS = ("openai", "sharegpt", "hf")
+SETS = ("auto", "curated", "generated")
+# Curation writes its summary after both of its files, so the summary marks a curated set.
+_CURATED_MARK = Path("curated") / "curation.json"
+_CURATED_SAMPLES = Path("curated") / "samples.jsonl"
 _SHAREGPT_ROLE = {"user": "human", "assistant": "gpt", "system": "system"}
 
 
@@ -77,6 +85,24 @@ def inline_reasoning(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "messages": messages}
 
 
+def sample_set(run_dir: Path, which: str = "auto") -> tuple[str, Path]:
+    """Which set an export reads ("curated" or "generated") and its file.
+
+    `auto` takes the curated set when the run has one: exporting generation's samples
+    after curation would ship what curation dropped.
+    """
+    if which not in SETS:
+        raise SynthloomError(f"unknown sample set {which!r}; choose one of {', '.join(SETS)}")
+    curated = (run_dir / _CURATED_MARK).is_file()
+    if which == "curated" and not curated:
+        raise SynthloomError(
+            f"{run_dir}: no curated set here yet; run `synthloom curate {run_dir}` first"
+        )
+    if which == "curated" or (which == "auto" and curated):
+        return "curated", run_dir / _CURATED_SAMPLES
+    return "generated", run_dir / "samples.jsonl"
+
+
 def export_run(
     run_dir: Path,
     fmt: str,
@@ -84,13 +110,20 @@ def export_run(
     *,
     layout: str | None = None,
     reasoning: bool = False,
+    which: str = "auto",
 ) -> tuple[Path, int]:
-    """Write the run's accepted samples in `fmt`; returns the destination and the count."""
+    """Write the run's accepted samples in `fmt`; returns the destination and the count.
+
+    `which` picks the set (see `sample_set`): the curated one by default when it exists.
+    """
     if fmt not in FORMATS:
         raise SynthloomError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if layout is not None and layout not in LAYOUTS:
         raise SynthloomError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    records: Iterable[dict[str, Any]] = load_samples(run_dir)
+    chosen, _ = sample_set(run_dir, which)
+    records: Iterable[dict[str, Any]] = load_samples(
+        run_dir / "curated" if chosen == "curated" else run_dir
+    )
     if layout is not None:
         records = (relayout(r, layout) for r in records)
     if reasoning:

@@ -118,3 +118,30 @@ def test_export_errors_are_one_clear_message(finished_run: Path, tmp_path: Path)
     assert "Traceback" not in missing.stderr
     assert "no samples.jsonl here" in " ".join(missing.stderr.split())
     assert list(not_a_run.iterdir()) == []
+
+
+def test_export_takes_the_curated_set_once_there_is_one(finished_run: Path, tmp_path: Path) -> None:
+    records = read_jsonl(finished_run / "samples.jsonl")
+    before = cli("export", str(finished_run), "--format", "openai", cwd=tmp_path)
+    assert before.returncode == 0, before.stderr
+    assert "from the generated set" in " ".join(before.stderr.split())
+    assert len(read_jsonl(finished_run / "export" / "openai.jsonl")) == 3
+    no_curated = cli("export", str(finished_run), "--set", "curated", cwd=tmp_path)
+    assert no_curated.returncode == 2
+    assert "no curated set here yet" in " ".join(no_curated.stderr.split())
+
+    # What `synthloom curate` leaves: the kept samples, then its summary last.
+    curated = finished_run / "curated"
+    curated.mkdir()
+    (curated / "samples.jsonl").write_text(json.dumps(records[1]) + "\n", encoding="utf-8")
+    (curated / "curation.json").write_text("{}", encoding="utf-8")
+    after = cli("export", str(finished_run), "--format", "openai", cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    said = " ".join(after.stderr.split())
+    assert "exported 1 samples as openai from the curated set" in said
+    assert read_jsonl(finished_run / "export" / "openai.jsonl") == [records[1]]
+    generated = cli("export", str(finished_run), "-f", "openai", "--set", "generated", cwd=tmp_path)
+    assert "exported 3 samples as openai from the generated set" in " ".join(
+        generated.stderr.split()
+    )
+    assert read_jsonl(finished_run / "export" / "openai.jsonl") == records
