@@ -194,8 +194,9 @@ def plan_round(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
     keys = allocate(scores, n, spec.seed + round_number)
     fingerprint = spec.plan_fingerprint()
     # Over a concept tree a topic is a leaf's path: the sample carries the leaf too,
-    # so coverage counts it on that leaf (the id stays a function of the topic).
-    leaf_of = {p.topic: p.leaf for p in base if p.leaf is not None}
+    # so coverage counts it on that leaf (the id stays a function of the topic). The
+    # tree names every leaf, including those the base run never planned a sample on.
+    leaf_of = {} if tree is None else {tree.topic(leaf): leaf for leaf in tree.leaves()}
     rng = random.Random(f"{spec.seed}:refine:{round_number}")
     plans = []
     for slot, key in enumerate(keys):

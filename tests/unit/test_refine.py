@@ -189,3 +189,44 @@ refine: {{samples_per_round: 6}}
     leaf_of = {tree.topic(leaf): leaf for leaf in tree.leaves()}
     assert Counter(p.topic for p in plans).most_common(1)[0][0] == "Joints > Gout"
     assert all(p.leaf == leaf_of[p.topic] for p in plans)
+
+
+def test_round_plans_on_leaves_the_base_run_never_planned_carry_their_leaf(
+    tmp_path: Path,
+) -> None:
+    outline = tmp_path / "outline.yaml"
+    outline.write_text(
+        "Care:\n  Lungs: [Asthma, COPD, Pneumonia]\n  Joints: [Gout, Arthritis, Bursitis]\n",
+        encoding="utf-8",
+    )
+    spec = parse_spec(
+        f"""
+samples: 2
+concepts: {{tree: {json.dumps(str(outline))}}}
+output: {tmp_path / "run"}
+refine: {{samples_per_round: 6}}
+"""
+    )
+    tree = spec.concepts.base_tree() if spec.concepts else None
+    assert tree is not None
+    tree.save(spec.output / "concepts.json")
+    run_dir = RunDir(spec.output)
+    run_dir.claim(spec.plan_fingerprint(), {})
+    base = list(make_plans(spec, tree))
+    with open(run_dir.samples_path, "w") as samples:
+        for plan in base:
+            meta: dict[str, Any] = {
+                "id": plan.id,
+                "topic": plan.topic,
+                "leaf": plan.leaf,
+                "conditions": {},
+            }
+            record = {"messages": [{"role": "user", "content": plan.id}], "metadata": meta}
+            samples.write(json.dumps(record) + "\n")
+    plans = plan_round(spec, run_dir, 1)
+    unplanned = {tree.topic(leaf) for leaf in tree.leaves()} - {p.topic for p in base}
+    assert len(unplanned) == 4
+    # The round goes to the four leaves with no sample, each plan naming its leaf.
+    assert {p.topic for p in plans} == unplanned
+    leaf_of = {tree.topic(leaf): leaf for leaf in tree.leaves()}
+    assert all(p.leaf is not None and p.leaf == leaf_of[p.topic] for p in plans)
