@@ -6,6 +6,10 @@ pydantic schema built from the attribute names, each value with the label of the
 passage that states it. The lists are cached per concept in the knowledge base
 folder, so a dataset of 10,000 samples over 50 concepts asks the model 50 times;
 each sample then draws its values deterministically from its plan id.
+
+An attribute for which the model cites no valid passage is left empty: the answer is
+kept for the rest of this run (so the concept is asked once), named in `missing`, and
+never written to the cache, so the next run asks again rather than losing it for good.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -32,6 +37,7 @@ from synthloom.store import write_json_atomic
 CACHE_FILE = "conditions.json"
 CACHE_FORMAT = "synthloom-knowledge-conditions"
 _TEMPLATE = Path(__file__).parent / "templates" / "condition_extractor.jinja2"
+_log = logging.getLogger(__name__)
 
 
 class ConditionExtractionError(Exception):
@@ -67,6 +73,8 @@ class Extraction:
     values: dict[str, list[ConditionValue]]
     usage: Usage
     cached: bool
+    missing: tuple[str, ...] = ()
+    """Attributes with no value backed by a valid passage (not cached; asked next run)."""
 
 
 def condition_schema(attributes: Mapping[str, str]) -> type[BaseModel]:
@@ -179,6 +187,9 @@ class ConditionExtractor:
         self.max_reasks = max_reasks
         self.schema = condition_schema(self.attributes)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._uncached: dict[str, dict[str, list[ConditionValue]]] = {}
+        self.missing: dict[str, tuple[str, ...]] = {}
+        """Concept → attributes this run found no cited value for (what to warn about)."""
 
     async def extract(self, concept: str, chunks: Sequence[Chunk]) -> Extraction:
         """Values per attribute for a concept (from the cache when it has them)."""
@@ -188,12 +199,23 @@ class ConditionExtractor:
         # Samples of one concept run concurrently: only the first asks the model.
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            cached = self.cache.get(key)
+            cached = self.cache.get(key) or self._uncached.get(key)
             if cached is not None:
-                return Extraction(cached, Usage(), cached=True)
+                return Extraction(cached, Usage(), cached=True, missing=_empty(cached))
             values, usage = await self._ask(concept, chunks)
-            self.cache.put(key, concept, values)
-            return Extraction(values, usage, cached=False)
+            missing = _empty(values)
+            if missing:
+                self._uncached[key] = values
+                self.missing[concept] = missing
+                _log.warning(
+                    "condition extractor cited no valid passage for %s of %r; "
+                    "not cached, asked again next run",
+                    ", ".join(missing),
+                    concept,
+                )
+            else:
+                self.cache.put(key, concept, values)
+            return Extraction(values, usage, cached=False, missing=missing)
 
     async def _ask(
         self, concept: str, chunks: Sequence[Chunk]
@@ -258,6 +280,10 @@ class ConditionExtractor:
                 values.append(ConditionValue(value, source))
             out[name] = values[: self.per_attribute]
         return out
+
+
+def _empty(values: Mapping[str, Sequence[ConditionValue]]) -> tuple[str, ...]:
+    return tuple(name for name, found in values.items() if not found)
 
 
 async def extract_condition_values(

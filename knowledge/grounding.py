@@ -41,15 +41,20 @@ class Grounding:
     conditions: dict[str, str] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     usage: Usage = Usage()
+    missing: tuple[str, ...] = ()
+    """Knowledge-drawn attributes no cited passage gave a value for."""
 
     def as_state(self) -> Grounded:
         """JSON-native form for graph state and records."""
-        return {
+        state: Grounded = {
             "knowledge": [c.as_dict() for c in self.snippets],
             "demos": [d.as_dict() for d in self.demos],
             "knowledge_conditions": dict(self.conditions),
             "sources": list(self.sources),
         }
+        if self.missing:
+            state["missing_conditions"] = list(self.missing)
+        return state
 
 
 class KnowledgeBase:
@@ -95,10 +100,11 @@ class KnowledgeBase:
         drawn: dict[str, str] = {}
         required: list[Chunk] = []
         usage = Usage()
+        missing: tuple[str, ...] = ()
         if self.extractor is not None:
             context = await self.retriever.aretrieve(topic, max(EXTRACT_K, self.spec.top_k))
             extraction = await self.extractor.extract(topic, context)
-            usage = extraction.usage
+            usage, missing = extraction.usage, extraction.missing
             drawn, condition_sources = draw_conditions(extraction.values, seed)
             by_id = {c.id: c for c in context}
             required = [by_id[i] for i in condition_sources if i in by_id]
@@ -114,7 +120,12 @@ class KnowledgeBase:
             conditions=drawn,
             sources=[c.id for c in snippets],
             usage=usage,
+            missing=missing,
         )
+
+    def missing_conditions(self) -> dict[str, tuple[str, ...]]:
+        """Concept → knowledge-drawn attributes this run found no cited value for."""
+        return dict(self.extractor.missing) if self.extractor is not None else {}
 
     def close(self) -> None:
         """Release the knowledge base (and its folder lock)."""

@@ -84,6 +84,8 @@ class Grounded(TypedDict):
     demos: list[dict[str, Any]]
     knowledge_conditions: dict[str, str]
     sources: list[str]
+    missing_conditions: NotRequired[list[str]]
+    """Knowledge-drawn attributes the extractor cited no valid passage for."""
 
 
 class Plan(BaseModel):

@@ -88,6 +88,26 @@ class _Grounded:
                 yield
             finally:
                 self.context = unbound
+                if base is not None:
+                    _warn_missing(base.missing_conditions(), console)
+
+
+def _warn_missing(missing: dict[str, tuple[str, ...]], console: Console | None) -> None:
+    """Say which knowledge-drawn conditions no passage backed: their samples lack them."""
+    if not missing or console is None:
+        return
+    per_attribute: dict[str, int] = {}
+    for attributes in missing.values():
+        for name in attributes:
+            per_attribute[name] = per_attribute.get(name, 0) + 1
+    listed = ", ".join(
+        f"{name} on {n} concept{'s' if n != 1 else ''}" for name, n in sorted(per_attribute.items())
+    )
+    console.print(
+        f"[yellow]warning[/]: the condition extractor cited no valid passage for {listed}; "
+        "those samples go without the value (metadata `knowledge_conditions_missing`), "
+        "nothing was cached, and the next run asks again"
+    )
 
 
 def _provenance(grounding: Grounded) -> dict[str, Any]:
@@ -104,6 +124,8 @@ def _provenance(grounding: Grounded) -> dict[str, Any]:
     }
     if grounding["knowledge_conditions"]:
         meta["knowledge_conditions"] = dict(grounding["knowledge_conditions"])
+    if grounding.get("missing_conditions"):
+        meta["knowledge_conditions_missing"] = list(grounding.get("missing_conditions", []))
     return meta
 
 

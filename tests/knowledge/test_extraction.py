@@ -128,3 +128,26 @@ def test_draws_are_deterministic_per_seed_and_skip_empty_attributes() -> None:
     assert first[1] == [f"c{'abcd'.index(first[0]['symptom'])}"]
     drawn = {draw_conditions(values, f"plan-{i}")[0]["symptom"] for i in range(30)}
     assert drawn == {"a", "b", "c", "d"}
+
+
+async def test_an_attribute_with_no_cited_passage_is_reported_and_never_cached(
+    tmp_path: Path,
+) -> None:
+    # Every medication cites a passage that does not exist: nothing valid is left.
+    uncited = answer(symptom=[("increased thirst", "S1")], medication=[("insulin", "S7")])
+    model = RecordingFakeChatModel([uncited])
+    extractor = ConditionExtractor(model, ATTRIBUTES, cache_path=tmp_path / CACHE_FILE)
+    first = await extractor.extract("Managing type 2 diabetes", CHUNKS)
+    assert first.values["medication"] == [] and first.missing == ("medication",)
+    assert extractor.missing == {"Managing type 2 diabetes": ("medication",)}
+    assert not (tmp_path / CACHE_FILE).exists()
+    # Within the run the concept is asked once; the answer is held in memory.
+    again = await extractor.extract("Managing type 2 diabetes", CHUNKS)
+    assert again.cached and again.missing == ("medication",) and len(model.prompts) == 1
+    # The next run asks again, and caches a complete answer.
+    next_model = RecordingFakeChatModel([GOOD])
+    next_run = ConditionExtractor(next_model, ATTRIBUTES, cache_path=tmp_path / CACHE_FILE)
+    third = await next_run.extract("Managing type 2 diabetes", CHUNKS)
+    assert len(next_model.prompts) == 1 and not third.missing and not third.cached
+    assert third.values["medication"] == [ConditionValue("metformin", "id-treatment")]
+    assert (tmp_path / CACHE_FILE).exists()

@@ -136,3 +136,26 @@ async def test_run_records_carry_sources_that_round_trip(example_kb: Path, tmp_p
             assert Path(chunks[0].source).name in TOPIC_SOURCES[meta["topic"]]
             # The training record itself holds no reference snippets or demos.
             assert "Reference information" not in record["messages"][0]["content"]
+
+
+async def test_a_condition_no_passage_backs_is_marked_on_the_sample(example_kb: Path) -> None:
+    from tests.unit.fakes import make_context, user_json
+
+    uncited = json.dumps({"warning_sign": [{"value": "a stiff neck", "source": "S99"}]})
+    context, _, _ = make_context(
+        [user_json("My son is 3 and has had 39C since yesterday. When should I worry?")],
+        [uncited, "Watch for a stiff neck, a rash that does not fade, or breathing trouble."],
+    )
+    spec = spec_for(example_kb, top_k=3, demos_k=2, conditions={"warning_sign": "a red flag"})
+    with KnowledgeBase(spec, model=context.assistant.model) as base:
+        context = DialogueContext(user=context.user, assistant=context.assistant, knowledge=base)
+        out: dict[str, Any] = (
+            await build_dialogue_graph()
+            .compile()
+            .ainvoke({"plan": PLAN.model_dump()}, context=context)
+        )
+        assert base.missing_conditions() == {TOPIC: ("warning_sign",)}
+    assert out["outcome"] == "completed"
+    assert out["grounding"]["missing_conditions"] == ["warning_sign"]
+    assert "warning_sign" not in out["plan"]["conditions"]
+    assert not (Path(spec.path) / "conditions.json").exists()
