@@ -123,6 +123,10 @@ class KnowledgeBase:
             missing=missing,
         )
 
+    async def passages(self, query: str) -> list[str]:
+        """The texts of the top passages for `query`: what grounds concept expansion."""
+        return [chunk.text for chunk in await self.retriever.aretrieve(query)]
+
     def missing_conditions(self) -> dict[str, tuple[str, ...]]:
         """Concept → knowledge-drawn attributes this run found no cited value for."""
         return dict(self.extractor.missing) if self.extractor is not None else {}

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.console import Console
 
 from knowledge.concepts_spec import ConceptsSpec, ExpandSpec
+from knowledge.spec import KnowledgeSpec
 from synthloom.errors import SpecError, SynthloomError, yaml_error
 from synthloom.spec import ModelsSpec, RunSpec, _format_errors
 from synthloom.store import iter_records, rewrite_jsonl
@@ -50,7 +51,7 @@ COVERAGE_COUNTS = ("planned", "accepted", "rejected", "failed", "pending", "give
 
 
 class TreeJob(BaseModel):
-    """What `tree expand` reads from a spec: the `concepts:` block, `models:` and `output`.
+    """What `tree expand` reads from a spec: `concepts:`, `models:`, `knowledge:` and `output`.
 
     Other keys of a run spec are ignored, so the same file serves both commands.
     """
@@ -59,6 +60,7 @@ class TreeJob(BaseModel):
 
     concepts: ConceptsSpec
     models: ModelsSpec = ModelsSpec()
+    knowledge: KnowledgeSpec | None = None
     output: Path | None = None
 
     def tree_path(self) -> Path:
@@ -85,7 +87,10 @@ def load_tree_job(path: Path) -> TreeJob:
     except ValidationError as exc:
         raise SpecError(_format_errors(exc, str(path), root)) from None
     # A tree file ships beside its spec: a relative one is read from the spec's folder.
-    return job.model_copy(update={"concepts": job.concepts.anchored(path.parent)})
+    update: dict[str, Any] = {"concepts": job.concepts.anchored(path.parent)}
+    if job.knowledge is not None:
+        update["knowledge"] = job.knowledge.anchored(path.parent)
+    return job.model_copy(update=update)
 
 
 def read_tree(path: Path) -> ConceptTree:
@@ -162,22 +167,44 @@ def import_(
     relation: Annotated[
         list[str] | None, typer.Option(help="OBO relation that makes a parent (repeatable).")
     ] = None,
+    multi_parent: Annotated[
+        str,
+        typer.Option(
+            "--multi-parent",
+            help="A concept under several parents: first (once, also_under) | all (under each).",
+        ),
+    ] = "first",
 ) -> None:
     """Import a hierarchy (outline, node-link, OBO ontology, or ICD-10) as a concept tree."""
-    from knowledge.concepts_import import IMPORT_FORMATS, icd10_tree, import_tree
+    import warnings
+
+    from knowledge.concepts_import import (
+        IMPORT_FORMATS,
+        MULTI_PARENT,
+        ConceptImportWarning,
+        icd10_tree,
+        import_tree,
+    )
 
     if source.casefold() == "icd10":
         tree = icd10_tree(3 if depth is None else depth)
     else:
         if fmt not in IMPORT_FORMATS:
             raise SynthloomError(f"--format: expected one of {', '.join(IMPORT_FORMATS)}")
-        tree = import_tree(
-            Path(source),
-            fmt=fmt,  # type: ignore[arg-type]  # checked just above
-            root=root,
-            relations=tuple(relation or ("is_a",)),
-            max_depth=depth,
-        )
+        if multi_parent not in MULTI_PARENT:
+            raise SynthloomError(f"--multi-parent: expected one of {', '.join(MULTI_PARENT)}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConceptImportWarning)
+            tree = import_tree(
+                Path(source),
+                fmt=fmt,  # type: ignore[arg-type]  # checked just above
+                root=root,
+                relations=tuple(relation or ("is_a",)),
+                max_depth=depth,
+                multi_parent=multi_parent,  # type: ignore[arg-type]  # checked just above
+            )
+        for warning in caught:
+            err.print(f"warning: {warning.message}", markup=False, highlight=False)
     tree.save(to)
     stats = tree.stats()
     err.print(f"imported {stats.nodes} nodes ({stats.leaves} leaves, depth {stats.height}) → {to}")
@@ -331,7 +358,9 @@ def expand(
     # open_models reads only `spec.models`; the rest of a run spec is not needed here.
     models_only = RunSpec.model_construct(samples=1, topics=[], models=job.models)
     with open_models(models_only, (role,), log_dir=Path(tempfile.gettempdir())) as models:
-        result = asyncio.run(_expand(base, models[role], settings, embedder, dest, checkpoints))
+        result = asyncio.run(
+            _expand(base, models[role], settings, embedder, dest, checkpoints, job.knowledge)
+        )
     summary = result.tree.graph.graph["expansion"]
     err.print(
         f"[bold]{summary['stop_reason']}[/]: {len(base)} → {len(result.tree)} nodes "
@@ -368,12 +397,13 @@ async def _expand(
     embedder: Embeddings | None,
     dest: Path,
     checkpoints: Path,
+    knowledge_spec: KnowledgeSpec | None = None,
 ) -> ExpansionResult:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     from graphs.expansion import ExpansionContext, expand_tree
+    from knowledge.grounding import open_knowledge
 
-    ctx = ExpansionContext(tree=base, model=model, settings=settings, embeddings=embedder)
     checkpoints.parent.mkdir(parents=True, exist_ok=True)
 
     def progress(state: Mapping[str, Any]) -> None:
@@ -382,8 +412,17 @@ async def _expand(
             f"{state.get('calls', 0)} calls"
         )
 
-    async with AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver:
-        result = await expand_tree(ctx, checkpointer=saver, on_batch=progress)
+    # Ingest first (a no-op when unchanged), then grow with the passages for each path.
+    with open_knowledge(knowledge_spec, model=model, console=err) as knowledge:
+        ctx = ExpansionContext(
+            tree=base,
+            model=model,
+            settings=settings,
+            embeddings=embedder,
+            ground=knowledge.passages if knowledge is not None else None,
+        )
+        async with AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver:
+            result = await expand_tree(ctx, checkpointer=saver, on_batch=progress)
     result.tree.save(dest)
     records = [{"type": "rejected", **r} for r in result.rejections]
     records += [{"type": "failed", **f} for f in result.failures]

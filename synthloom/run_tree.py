@@ -1,7 +1,9 @@
 """The concept tree a run covers, pinned in its run folder.
 
 The first run builds it (imported, or the root and seeds) and, with `concepts.expand`,
-grows it with the model (checkpointed: a killed expansion resumes). It is saved as
+grows it with the model (checkpointed: a killed expansion resumes). With a `knowledge:`
+block the sources are ingested first and each node's children are proposed with the
+passages retrieved for its path. It is saved as
 `concepts.json` in the run folder before any sample is planned; every later command
 (resume, refine, report) plans over that saved tree, so editing the source file or a
 model's different answers never move a sample that already exists.
@@ -70,8 +72,8 @@ async def prepare_run_tree(
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     from graphs.expansion import ExpansionContext, expand_tree
+    from knowledge.grounding import open_knowledge
 
-    ctx = ExpansionContext(tree=base, model=model, settings=settings, embeddings=_embedder())
     checkpoints = path.with_name(path.name + ".checkpoints.sqlite")
     checkpoints.parent.mkdir(parents=True, exist_ok=True)
 
@@ -79,8 +81,17 @@ async def prepare_run_tree(
         grown = len(base) + len(state.get("added", []))
         console.print(f"growing the concept tree: {grown} nodes, {state.get('calls', 0)} calls")
 
-    async with AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver:
-        result = await expand_tree(ctx, checkpointer=saver, on_batch=progress)
+    # Ingest first, then grow with retrieval; the base is closed again before the run opens it.
+    with open_knowledge(spec.knowledge, model=model, console=console) as knowledge:
+        ctx = ExpansionContext(
+            tree=base,
+            model=model,
+            settings=settings,
+            embeddings=_embedder(),
+            ground=knowledge.passages if knowledge is not None else None,
+        )
+        async with AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver:
+            result = await expand_tree(ctx, checkpointer=saver, on_batch=progress)
     records = [{"type": "rejected", **r} for r in result.rejections]
     records += [{"type": "failed", **f} for f in result.failures]
     rewrite_jsonl(path.with_name(path.stem + ".rejections.jsonl"), records)
