@@ -7,6 +7,7 @@ init, validate, run, refine, export and prompts live here; the sub-apps
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 import tempfile
 from importlib import resources
@@ -91,6 +92,10 @@ def run(
         bool, typer.Option(help="Attempt again the samples recorded as failed.")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    grace: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds samples in flight get to finish after SIGTERM/SIGINT."),
+    ] = 10.0,
 ) -> None:
     """Generate the dataset; re-running the same command resumes where it stopped."""
     from agents.endpoints import open_models
@@ -107,14 +112,18 @@ def run(
         spec = _with_overrides(spec, overrides)
     log_dir = Path(tempfile.gettempdir())
     with open_models(spec, roles_for(spec), log_dir=log_dir) as models:
+        bar = progress and err.is_terminal
         job = DatasetRun(
             spec,
             models,
             console=err,
-            show_progress=progress and err.is_terminal,
+            show_progress=bar,
             retry_failed=retry_failed,
+            grace_s=grace,
+            status_every_s=None if bar else STATUS_EVERY_S,
         )
         result = asyncio.run(job.run())
+    exit_if_interrupted(result)
     c = result.counts
     err.print(
         f"[bold]{result.status}[/] in {result.wall_s:.1f}s: {c.accepted} accepted, "
@@ -139,6 +148,29 @@ def run(
 
         run_curation(result.path, spec.curate, spec, console=err)
         err.print(f"report: synthloom report {result.path}")
+
+
+# Seconds between status lines on a stderr that shows no progress bar (logs, CI, pods).
+STATUS_EVERY_S = 30.0
+
+
+def exit_if_interrupted(result: Any) -> None:
+    """After a run a signal drained: one line on what happened and how to resume, rc 128+N."""
+    from synthloom.signals import exit_code, signal_name
+
+    if result.signal is None:
+        return
+    c = result.counts
+    again = shlex.join(["synthloom", *sys.argv[1:]])
+    err.print(
+        f"interrupted by {signal_name(result.signal)}: {c.accepted} accepted, {c.rejected} "
+        f"rejected, {c.failed} failed, {c.pending} pending of {c.requested}; samples in flight "
+        f"were left pending with their checkpoints and {result.path / 'run.json'} is up to "
+        f"date; resume with: {again}",
+        markup=False,
+        highlight=False,
+    )
+    raise typer.Exit(exit_code(result.signal))
 
 
 def _with_overrides(spec: Any, overrides: dict[str, Any]) -> Any:
@@ -208,8 +240,16 @@ def refine(
                     err.print(f"round {number}: every cell meets its target; stopping")
                     break
                 run_dir.save_plans(number, plans)
-            job = DatasetRun(spec, models, console=err, show_progress=progress and err.is_terminal)
+            bar = progress and err.is_terminal
+            job = DatasetRun(
+                spec,
+                models,
+                console=err,
+                show_progress=bar,
+                status_every_s=None if bar else STATUS_EVERY_S,
+            )
             result = asyncio.run(job.run())
+            exit_if_interrupted(result)
             c = result.counts
             err.print(
                 f"round {number}: {result.new_samples} new samples; totals {c.accepted} accepted, "
@@ -285,8 +325,20 @@ _register_subcommands()
 
 def main() -> None:
     """Console entry point: user errors are one line on stderr and exit code 2."""
+    from synthloom import signals
+
+    # SIGTERM and SIGINT alike: a run drains; anything else stops with one line.
+    signals.install()
     try:
         app()
+    except signals.Interrupted as stop:
+        err.print(
+            f"interrupted by {signals.signal_name(stop.signum)}: nothing is lost; re-run the "
+            "same command to resume",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(signals.exit_code(stop.signum))
     except SynthloomError as exc:
         err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
         sys.exit(2)
@@ -300,5 +352,6 @@ def main() -> None:
         )
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("interrupted: nothing is lost; re-run the same command to resume")
+        # Only before `install` (or from code that raises it itself): same words, same rc.
+        err.print("interrupted by SIGINT: nothing is lost; re-run the same command to resume")
         sys.exit(130)

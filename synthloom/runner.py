@@ -36,16 +36,23 @@ from rich.text import Text
 
 from agents.llm import classify_error, describe_error, model_name
 from knowledge.concepts import ConceptTree
+from synthloom import signals
 from synthloom.coverage import write_run_coverage
+from synthloom.inflight import InFlight
 from synthloom.planning import Planner
 from synthloom.records import Plan, RejectRecord, Turn, Usage
 from synthloom.run_tree import prepare_run_tree, tree_path
 from synthloom.rundir import Counts, RunDir, RunDirLock, reason_key
 from synthloom.spec import RunSpec
 from synthloom.tasks import make_task
+from synthloom.ticker import ticking
 
 # Stop the run (leaving samples pending) after this many endpoint errors in a row.
 MAX_CONSECUTIVE_TRANSIENT = 8
+# Seconds samples in flight get to finish after SIGTERM/SIGINT, before they are cancelled.
+GRACE_S = 10.0
+# Seconds between rewrites of run.json while the run works.
+MANIFEST_EVERY_S = 5.0
 
 
 @dataclass
@@ -62,6 +69,8 @@ class RunResult:
     last_error: str | None = None
     coverage: dict[str, Any] | None = None
     """Summary of `coverage.json` for runs over a concept tree (see `coverage_summary`)."""
+    signal: int | None = None
+    """The signal that drained the run (status `interrupted`), if one did."""
 
 
 @dataclass
@@ -77,6 +86,8 @@ class _Live:
     """Plans rejected or failed in this pass (candidates for a replacement attempt)."""
     coverage: dict[str, Any] | None = None
     """Summary of the run's `coverage.json` (runs over a concept tree)."""
+    interrupted: int | None = None
+    """The signal received: no new sample starts."""
 
 
 @asynccontextmanager
@@ -118,6 +129,9 @@ class DatasetRun:
         show_progress: bool = True,
         retry_failed: bool = False,
         extra_plans: Sequence[Plan] = (),
+        grace_s: float = GRACE_S,
+        manifest_every_s: float | None = MANIFEST_EVERY_S,
+        status_every_s: float | None = None,
     ) -> None:
         self.spec = spec
         self.models = models
@@ -129,11 +143,25 @@ class DatasetRun:
         self.fingerprint = spec.plan_fingerprint()
         self.task = make_task(spec, models)
         self.model_names = {role: model_name(m) for role, m in models.items()}
+        self.grace_s = grace_s
+        self.manifest_every_s = manifest_every_s
+        self.status_every_s = status_every_s
+        self._in_flight = InFlight()
+        self._live: _Live | None = None
+        self._driving = False
+        self._main: asyncio.Task[Any] | None = None
 
     async def run(self) -> RunResult:
         """Generate every pending sample; safe to call again after any interruption."""
+        self._main = asyncio.current_task()
         with RunDirLock(self.run_dir.path, f"synthloom run ({self.spec.task})"):
-            return await self._run()
+            with signals.draining(self._on_signal, self._last_words):
+                try:
+                    return await self._run()
+                except asyncio.CancelledError:
+                    if self._live is None or self._live.interrupted is None:
+                        raise
+                    return self._interrupted_result(self._live)
 
     async def _run(self) -> RunResult:
         self.run_dir.claim(self.fingerprint, self.spec.model_dump(mode="json"))
@@ -148,7 +176,7 @@ class DatasetRun:
         plans += self._replacements_so_far(planner, plans)
         counts, done = self.run_dir.tally({p.id for p in plans})
         todo = [p for p in plans if p.id not in done]
-        live = _Live(counts=counts)
+        live = self._live = _Live(counts=counts)
         # The manifest exists before any sample does, so even a first run killed
         # at once is recognised as this run on the next start.
         self._write_manifest(live, "running")
@@ -157,15 +185,21 @@ class DatasetRun:
         try:
             # The knowledge base (if any) is ingested, then held open (one writer) till the end.
             grounded = self.task.grounded(self.console, progress=self.show_progress)
-            async with grounded, open_checkpointer(self.spec, self.run_dir) as saver:
+            async with (
+                grounded,
+                open_checkpointer(self.spec, self.run_dir) as saver,
+                ticking(self.manifest_every_s, lambda: self._write_manifest(live, "running")),
+                ticking(self.status_every_s, lambda: self._print_status(live)),
+            ):
                 if saver is not None:
                     await _purge_finished_threads(saver, done)
                 graph = self.task.build_graph().compile(checkpointer=saver, name=self.spec.task)
+                self._driving = True
                 await self._drive(graph, saver, todo, live)
                 known = {p.id for p in plans}
                 # Lost samples get replacements with the same leaf and cell, so the
                 # accepted set stays even (up to `coverage.replacements` attempts each).
-                while not live.stop_reason and not live.counts.pending:
+                while not (live.stop_reason or live.interrupted or live.counts.pending):
                     fresh = [r for r in planner.replacements(live.lost) if r.id not in known]
                     if not fresh:
                         break
@@ -173,7 +207,9 @@ class DatasetRun:
                     live.lost = []
                     live.counts.requested += len(fresh)
                     await self._drive(graph, saver, fresh, live)
-            if live.stop_reason:
+            if live.interrupted:
+                status = "interrupted"
+            elif live.stop_reason:
                 status = "stopped"
             elif live.counts.pending:
                 status = "incomplete"
@@ -194,7 +230,63 @@ class DatasetRun:
             stopped_because=live.stop_reason,
             last_error=live.last_error,
             coverage=live.coverage,
+            signal=live.interrupted,
         )
+
+    def _on_signal(self, signum: int) -> None:
+        """First SIGTERM/SIGINT: start no sample; give those in flight `grace_s`, then cancel."""
+        live = self._live
+        if live is None or not self._driving:
+            # Still preparing (tree, knowledge): nothing in flight to wait for.
+            if live is not None:
+                live.interrupted = signum
+            if self._main is not None:
+                self._main.cancel()
+            return
+        live.interrupted = signum
+        self.console.print(
+            f"{signals.signal_name(signum)}: starting no new samples; {len(self._in_flight)} in "
+            f"flight get {self.grace_s:g}s to finish, then stay pending (a second signal exits "
+            "now)",
+            markup=False,
+            highlight=False,
+        )
+        asyncio.get_running_loop().call_later(self.grace_s, self._in_flight.cancel_all)
+
+    def _last_words(self, signum: int) -> None:
+        """Second signal: the manifest says what is on disk before the process exits."""
+        if self._live is not None:
+            self._write_manifest(self._live, "interrupted")
+
+    def _interrupted_result(self, live: _Live) -> RunResult:
+        return RunResult(
+            path=self.spec.output,
+            counts=live.counts,
+            new_samples=live.new_samples,
+            wall_s=time.monotonic() - live.started,
+            status="interrupted",
+            last_error=live.last_error,
+            signal=live.interrupted,
+        )
+
+    def _print_status(self, live: _Live) -> None:
+        """One line of where the run is, for logs where no progress bar shows."""
+        c = live.counts
+        line = (
+            f"status: {self._finished(live):,} of {c.requested:,} done ({c.accepted:,} accepted, "
+            f"{c.rejected:,} rejected, {c.failed:,} failed), {len(self._in_flight)} in flight, "
+            f"{live.consecutive_transient} endpoint errors in a row, "
+            f"{c.usage.total_tokens:,} tokens"
+        )
+        if live.last_error:
+            line += f"; last error: {live.last_error}"
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def _stop(self, live: _Live, reason: str) -> None:
+        """Decide to stop: no new sample starts and those in flight are cancelled now."""
+        if live.stop_reason is None:
+            live.stop_reason = reason
+        self._in_flight.cancel_all()
 
     def _replacements_so_far(self, planner: Planner, plans: list[Plan]) -> list[Plan]:
         """Replacement plans earlier runs called for: recomputed from the rejects on disk."""
@@ -248,9 +340,10 @@ class DatasetRun:
             async def worker() -> None:
                 for plan in pending:
                     self._check_budget(live)
-                    if live.stop_reason:
+                    if live.stop_reason or live.interrupted:
                         return
-                    await self._one(graph, saver, plan, live)
+                    if not await self._in_flight.run(plan.id, self._one(graph, saver, plan, live)):
+                        return  # cancelled by a stop: the sample stays pending
                     progress.update(task_id, completed=self._finished(live), **self._fields(live))
 
             workers = min(self.spec.concurrency, max(1, len(todo)))
@@ -294,9 +387,10 @@ class DatasetRun:
         limit = self.spec.budget.max_tokens
         used = live.counts.usage.total_tokens
         if limit is not None and used >= limit and not live.stop_reason:
-            live.stop_reason = (
+            self._stop(
+                live,
                 f"token budget reached: {used:,} of {limit:,} tokens used; raise "
-                "`budget.max_tokens` (or pass --budget-tokens) to go on"
+                "`budget.max_tokens` (or pass --budget-tokens) to go on",
             )
 
     def _on_error(self, plan: Plan, exc: Exception, live: _Live) -> None:
@@ -307,12 +401,15 @@ class DatasetRun:
             self._reject(plan, "failed", message, [], None, live)
             live.consecutive_transient = 0
         elif kind == "fatal":
-            live.stop_reason = message
+            self._stop(live, message)
         else:
             live.consecutive_transient += 1
-            if live.consecutive_transient >= MAX_CONSECUTIVE_TRANSIENT:
-                live.stop_reason = (
-                    f"{live.consecutive_transient} endpoint errors in a row, last: {message}"
+            if live.consecutive_transient == MAX_CONSECUTIVE_TRANSIENT:
+                # Each of these is a sample whose request failed after all its retries.
+                self._stop(
+                    live,
+                    f"{live.consecutive_transient} samples in a row failed on endpoint errors "
+                    f"after every retry, last: {message}",
                 )
 
     def _reject(
