@@ -2,7 +2,9 @@
 
 Every node carries `name`, `description`, `depth`, `origin` (seed, imported or
 generated) and `path` (the names from the root down to it); imported nodes may
-carry a `code` (an ICD-10 code, an ontology id). Edges point from parent to child
+carry a `code` (an ICD-10 code, an ontology id), `also_under` (the other parents
+of a concept kept once) or `copy_of` (the first node of a concept kept under each of
+its parents: one concept, several nodes). Edges point from parent to child
 and keep the children's order. The tree is saved as node-link JSON (written to a
 temporary file and renamed, so a saved tree is never half-written) and exported
 to GraphML and Mermaid.
@@ -242,6 +244,24 @@ class ConceptTree:
     def leaves(self) -> list[str]:
         """Nodes without children, breadth-first (the root alone is its own leaf)."""
         return [n for n in self.nodes() if self.graph.out_degree(n) == 0]
+
+    def concept(self, node_id: str) -> str:
+        """The concept a node stands for: the node itself, or the node it is a copy of."""
+        return str(self.graph.nodes[node_id].get("copy_of") or node_id)
+
+    def concept_leaves(self) -> list[str]:
+        """One leaf per concept, breadth-first: what samples are dealt over.
+
+        A concept copied under several parents is one slot, not one per copy.
+        """
+        seen: set[str] = set()
+        out: list[str] = []
+        for leaf in self.leaves():
+            concept = self.concept(leaf)
+            if concept not in seen:
+                seen.add(concept)
+                out.append(leaf)
+        return out
 
     @property
     def height(self) -> int:

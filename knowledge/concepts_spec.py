@@ -11,7 +11,7 @@ concepts:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -104,6 +104,13 @@ class ConceptsSpec(_Strict):
     max_depth: int | None = Field(
         default=None, ge=0, description="Cut an imported tree below this depth."
     )
+    multi_parent: Literal["first", "all"] = Field(
+        default="first",
+        description=(
+            "A concept under several parents (OBO is_a, an outline): `first` keeps it once "
+            "(other parents in also_under), `all` under each parent (counted once)."
+        ),
+    )
     expand: ExpandSpec | None = Field(
         default=None, description="Grow the tree with the model before planning."
     )
@@ -140,7 +147,9 @@ class ConceptsSpec(_Strict):
         # Only an explicit `root` wraps a multi-rooted file; otherwise that is an error.
         root = self.root if "root" in self.model_fields_set else None
         try:
-            return import_tree(self.tree, root=root, max_depth=self.max_depth)
+            return import_tree(
+                self.tree, root=root, max_depth=self.max_depth, multi_parent=self.multi_parent
+            )
         except ConceptTreeError as exc:  # say which spec field named the file
             raise ConceptTreeError(f"concepts.tree: {exc}") from None
 
@@ -156,4 +165,6 @@ class ConceptsSpec(_Strict):
             data["tree"] = self.tree.name
         if isinstance(data.get("expand"), dict):
             data["expand"].pop("concurrency", None)
+        if data.get("multi_parent") == "first":  # the default: ids of older specs stay put
+            data.pop("multi_parent")
         return data

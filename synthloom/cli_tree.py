@@ -204,7 +204,7 @@ def import_(
                 multi_parent=multi_parent,  # type: ignore[arg-type]  # checked just above
             )
         for warning in caught:
-            err.print(f"warning: {warning.message}", markup=False, highlight=False)
+            err.print(f"warning: {warning.message}", markup=False, highlight=False, soft_wrap=True)
     tree.save(to)
     stats = tree.stats()
     err.print(f"imported {stats.nodes} nodes ({stats.leaves} leaves, depth {stats.height}) → {to}")

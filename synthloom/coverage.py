@@ -234,7 +234,7 @@ def allocate(
 
 def plan_leaves(tree: ConceptTree, n: int, seed: int = 0) -> list[str]:
     """The leaf of each of the first `n` samples over the tree's leaves."""
-    allocator = Allocator(tree.leaves(), None, seed)
+    allocator = Allocator(tree.concept_leaves(), None, seed)
     return [allocator.assign(i).leaf for i in range(n)]
 
 
@@ -477,7 +477,7 @@ def coverage_document(
     sample reached are listed with zeros, so the even spread can be checked by eye.
     """
     report.apply(tree)
-    leaves = tree.leaves()
+    leaves = tree.concept_leaves()
     zero = NodeCoverage().as_dict()
     per_leaf = {
         leaf: {"topic": tree.topic(leaf), **tree.graph.nodes[leaf].get("coverage", zero)}

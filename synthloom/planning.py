@@ -43,7 +43,8 @@ class Planner:
         self.tree = tree
         self.fingerprint = spec.plan_fingerprint()
         self._tree_key = tree.fingerprint() if tree is not None else None
-        leaves = tree.leaves() if tree is not None else list(dict.fromkeys(spec.topics))
+        # A concept copied under several parents is one slot (`concept_leaves`).
+        leaves = tree.concept_leaves() if tree is not None else list(dict.fromkeys(spec.topics))
         grid = ConditionGrid.from_conditions(spec.conditions)
         self.allocator = Allocator(leaves, grid, spec.seed)
 

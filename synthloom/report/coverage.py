@@ -49,7 +49,7 @@ def leaf_set_for_run(run_path: Path, spec: Mapping[str, Any]) -> LeafSet:
     tree = load_run_concepts(run_path, dict(spec))
     if tree is None or path is None:
         return leaf_set_from_spec(spec)
-    leaves = tuple(tree.leaves())
+    leaves = tuple(tree.concept_leaves())  # a copied concept is one leaf
     return LeafSet(
         leaves,
         key="leaf",
