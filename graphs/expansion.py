@@ -6,10 +6,11 @@
 `select_frontier` takes the shallowest childless nodes (a batch); `propose_children`
 asks the expander for each one's children, grounded in retrieved snippets when a
 retriever is given; `add_children` screens the proposals (duplicates and
-near-duplicates of siblings and ancestors, over-generic and off-topic names) and
-adds the rest. The tree given in the context is never changed: the state holds
-only what the expansion added (checkpoints do not repeat the starting tree), and an
-interrupted expansion resumes at the batch it was in. `grown_tree` applies a
+near-duplicates of siblings, ancestors and of names in other branches of the same
+top-level topic, over-generic and off-topic names) and adds the rest. The tree
+given in the context is never changed: the state holds only what the expansion
+added (checkpoints do not repeat the starting tree), and an interrupted expansion
+resumes at the batch it was in. `grown_tree` applies a
 result to the tree.
 """
 
@@ -37,7 +38,7 @@ from agents.expander import Expander, build_expander
 from agents.llm import classify_error, describe_error
 from agents.structured import ModelOutputError
 from knowledge.concepts import PATH_SEPARATOR, ConceptTree, ConceptTreeError, child_id
-from knowledge.concepts_screen import Family, Proposed, Screener
+from knowledge.concepts_screen import Family, NameIndex, Proposed, Screener
 from knowledge.concepts_spec import ExpandSpec
 from synthloom.records import Usage, UsageDict, add_usage
 
@@ -145,6 +146,7 @@ class ExpansionContext:
     base: str = field(init=False)
     _base_leaves: list[str] = field(init=False, repr=False)
     _added: _AddedIndex = field(init=False, repr=False)
+    _cousins: _CousinIndex = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Derived once per run: the role, the screen (with its embedding cache), and
@@ -157,6 +159,8 @@ class ExpansionContext:
         object.__setattr__(self, "base", self.tree.fingerprint())
         object.__setattr__(self, "_base_leaves", self.tree.leaves())
         object.__setattr__(self, "_added", _AddedIndex())
+        threshold = self.settings.overlap_threshold
+        object.__setattr__(self, "_cousins", _CousinIndex(self.tree, threshold))
 
 
 def _check_base(state: ExpansionState, ctx: ExpansionContext) -> None:
@@ -185,6 +189,56 @@ class _AddedIndex:
             self.order.append(row["id"])
 
 
+class _CousinIndex:
+    """Names per top-level topic (the tree's, then the added rows'), kept in step with them."""
+
+    def __init__(self, tree: ConceptTree, threshold: float) -> None:
+        self.threshold = threshold
+        self.base: dict[str, NameIndex] = {}
+        for node in tree.nodes():
+            top = _top_of(tree.parent, node)
+            if top is not None and top != node:
+                self._branch(self.base, top).add(tree.name(node))
+        self.added: dict[str, NameIndex] = {}
+        self.indexed: list[str] = []
+
+    def _branch(self, indexes: dict[str, NameIndex], top: str) -> NameIndex:
+        index = indexes.get(top)
+        if index is None:
+            parent = self.base.get(top) if indexes is not self.base else None
+            index = indexes[top] = (
+                parent.child() if parent is not None else NameIndex(self.threshold)
+            )
+        return index
+
+    def sync(self, view: _View, added: Sequence[NodeRow]) -> None:
+        known = len(self.indexed)
+        if known > len(added) or (known and added[known - 1]["id"] != self.indexed[-1]):
+            self.added, self.indexed, known = {}, [], 0  # another thread: index afresh
+        for row in added[known:]:
+            top = view.top(row["id"])
+            if top is not None and top != row["id"]:
+                self._branch(self.added, top).add(row["name"])
+            self.indexed.append(row["id"])
+
+    def for_batch(self, top: str | None, batch: dict[str, NameIndex]) -> NameIndex | None:
+        """The branch's names with an overlay for this batch's additions (None at the root)."""
+        if top is None:
+            return None
+        if top not in batch:
+            known = self.added.get(top) or self.base.get(top)
+            batch[top] = known.child() if known is not None else NameIndex(self.threshold)
+        return batch[top]
+
+
+def _top_of(parent_of: Callable[[str], str | None], node: str) -> str | None:
+    """The node's top-level topic (the root's child above it; itself at depth 1)."""
+    chain = [node]
+    while (up := parent_of(chain[-1])) is not None:
+        chain.append(up)
+    return chain[-2] if len(chain) >= 2 else None
+
+
 class _View:
     """The context's tree plus the rows added so far, read-only."""
 
@@ -195,6 +249,7 @@ class _View:
         self.rows = ctx._added.rows
         self.kids = ctx._added.kids
         self._paths: dict[str, list[str]] = {}
+        ctx._cousins.sync(self, state.get("added", []))
 
     def __len__(self) -> int:
         return len(self.tree) + len(self.rows)
@@ -225,6 +280,11 @@ class _View:
             chain.append(up)
             up = self.tree.parent(up)
         return chain[::-1]
+
+    def top(self, node: str) -> str | None:
+        """The node's top-level topic (None for the root)."""
+        lineage = self.lineage(node)
+        return lineage[1] if len(lineage) >= 2 else None
 
     def path(self, node: str) -> list[str]:
         if node not in self._paths:
@@ -329,7 +389,8 @@ async def add_children(state: ExpansionState, runtime: Runtime[ExpansionContext]
     ctx, spec = runtime.context, runtime.context.settings
     view = _View(ctx, state)
     proposals = state.get("proposals", [])
-    families = {p["parent"]: _family(view, p) for p in proposals}
+    batch: dict[str, NameIndex] = {}
+    families = {p["parent"]: _family(view, p, ctx, batch) for p in proposals}
     offered = {
         p["parent"]: [Proposed(c["name"], c["description"]) for c in p["children"]]
         for p in proposals
@@ -361,6 +422,9 @@ async def add_children(state: ExpansionState, runtime: Runtime[ExpansionContext]
                     )
                 )
             elif verdict.accepted:
+                cousins = families[parent].cousins
+                if cousins is not None:
+                    cousins.add(verdict.name)
                 rows.append(
                     NodeRow(
                         id=child_id(parent, verdict.name),
@@ -391,13 +455,18 @@ async def add_children(state: ExpansionState, runtime: Runtime[ExpansionContext]
     }
 
 
-def _family(view: _View, proposal: Proposal) -> Family:
+def _family(
+    view: _View, proposal: Proposal, ctx: ExpansionContext, batch: dict[str, NameIndex]
+) -> Family:
     lineage = view.lineage(proposal["parent"])
     described = [f"{view.name(n)}: {view.description(n)}" for n in lineage]
+    # A child of the root starts a topic of its own: it has no cousins to compare with.
+    top = lineage[1] if len(lineage) >= 2 else None
     return Family(
         ancestors=[view.name(n) for n in lineage],
         siblings=[view.name(c) for c in view.children(proposal["parent"])],
         context=[*described, *proposal["snippets"]],
+        cousins=ctx._cousins.for_batch(top, batch),
     )
 
 

@@ -1,19 +1,28 @@
 """Screening proposed concepts: duplicates, near-duplicates, over-generic and off-topic names.
 
 A child proposed for a node is compared with that node's existing children and with
-its ancestors. Names are first normalized (case, punctuation, articles, plurals,
-roman numerals) and compared exactly; then checked for near-duplicates by the
-overlap of their content words and, when an `Embeddings` model is given, by the
-cosine similarity of their embeddings (which also catches rewordings such as
-"Childhood asthma" / "Asthma in children"). Relevance to the parent's path is
+its ancestors, and with every other node under the same top-level topic (its cousins
+in other branches, through a `NameIndex`). Names are first normalized (case,
+punctuation, articles, plurals, roman numerals) and compared exactly; then checked
+for near-duplicates by the overlap of their content words and, when an `Embeddings`
+model is given, by the cosine similarity of their embeddings (which also catches
+rewordings such as "Childhood asthma" / "Asthma in children"). Relevance to the parent's path is
 embedding similarity, or without embeddings at least one shared word. Rejected
 proposals keep their reason so an expansion can report them.
+
+Cousins are compared by words only (an embedding per pair would be O(tree)), and only
+names of two or more content words: a one-word name such as "Diagnosis" recurs under
+many branches as many concepts, "Insulin pump therapy" twice under one topic is one.
+Across top-level topics the same words name different concepts ("Diet" for gout and
+for diabetes), so they are not compared.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -121,6 +130,68 @@ class Verdict:
     reason: str | None = None
 
 
+def _order(token: str) -> int:
+    # A fixed global order of tokens (any order keeps prefix filtering exact; a hash
+    # spreads frequent words over the index instead of sorting them first).
+    return zlib.crc32(token.encode("utf-8"))
+
+
+class NameIndex:
+    """Names under one top-level topic, for duplicate checks across its branches.
+
+    Near-duplicates (word Jaccard >= t) are found by prefix filtering: two sets that
+    similar share one of the first |A| - ceil(t*|A|) + 1 tokens of A in any fixed order,
+    so a lookup touches only names sharing such a token, not the whole tree. `child()`
+    is an overlay whose additions (one batch's accepted names) leave this index as is.
+    """
+
+    MIN_WORDS = 2
+
+    def __init__(self, threshold: float, parent: NameIndex | None = None) -> None:
+        """Index names for matches at word Jaccard `threshold`, on top of `parent`."""
+        self.threshold = threshold
+        self.parent = parent
+        self._exact: dict[str, str] = {}
+        self._by_token: dict[str, list[tuple[frozenset[str], str]]] = {}
+
+    def _prefix(self, tokens: frozenset[str]) -> list[str]:
+        ordered = sorted(tokens, key=lambda t: (_order(t), t))
+        keep = len(ordered) - math.ceil(self.threshold * len(ordered) - 1e-9) + 1
+        return ordered[: max(1, keep)]
+
+    def add(self, name: str) -> None:
+        """Index a name (one of fewer than `MIN_WORDS` content words is not compared)."""
+        tokens = content_tokens(name)
+        if len(tokens) < self.MIN_WORDS:
+            return
+        self._exact.setdefault(normalize_name(name), name)
+        for token in self._prefix(tokens):
+            self._by_token.setdefault(token, []).append((tokens, name))
+
+    def child(self) -> NameIndex:
+        """An overlay: names added to it are seen by its lookups, not by this index's."""
+        return NameIndex(self.threshold, parent=self)
+
+    def match(self, name: str) -> tuple[str, float] | None:
+        """The indexed name `name` duplicates, with its word overlap (1.0: same words)."""
+        tokens = content_tokens(name)
+        if len(tokens) < self.MIN_WORDS:
+            return None
+        key = normalize_name(name)
+        best: tuple[str, float] | None = None
+        index: NameIndex | None = self
+        while index is not None:
+            if key in index._exact:
+                return index._exact[key], 1.0
+            for token in index._prefix(tokens):
+                for other, other_name in index._by_token.get(token, ()):
+                    overlap = token_similarity(tokens, other)
+                    if overlap >= self.threshold and (best is None or overlap > best[1]):
+                        best = other_name, overlap
+            index = index.parent
+        return best
+
+
 @dataclass(frozen=True)
 class Family:
     """What a proposed child is compared with: its would-be parent's surroundings."""
@@ -131,6 +202,8 @@ class Family:
     """Names of the parent's existing children."""
     context: Sequence[str]
     """Lines the child must relate to: ancestors' names and descriptions, grounding snippets."""
+    cousins: NameIndex | None = None
+    """Every name under the same top-level topic (the caller adds the children it keeps)."""
 
     @property
     def context_text(self) -> str:
@@ -187,6 +260,7 @@ class Screener:
                 self._invalid(child)
                 or self._duplicate(child.name, siblings, "sibling")
                 or self._duplicate(child.name, family.ancestors, "ancestor")
+                or self._cousin(child.name, family.cousins)
                 or self._generic(child.name, ancestor_tokens, family.ancestors)
                 or self._off_topic(child, family.context_text, context_tokens)
             )
@@ -226,6 +300,19 @@ class Screener:
                         f"near-duplicate of {relation} {other!r} (cosine {cosine:.2f})",
                     )
         return None
+
+    @staticmethod
+    def _cousin(name: str, cousins: NameIndex | None) -> tuple[RejectKind, str] | None:
+        found = cousins.match(name) if cousins is not None else None
+        if found is None:
+            return None
+        other, overlap = found
+        if normalize_name(other) == normalize_name(name):
+            return "duplicate", f"duplicate of {other!r} in another branch"
+        return (
+            "near_duplicate",
+            f"near-duplicate of {other!r} in another branch (words {overlap:.2f})",
+        )
 
     @staticmethod
     def _generic(

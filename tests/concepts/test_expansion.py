@@ -24,6 +24,7 @@ from tests.concepts.scripted import (
     parent_path,
     prompt_of,
     taxonomy_answer,
+    taxonomy_for,
 )
 
 SEEDS = ["Hypertension", "Type 2 diabetes", "Asthma"]
@@ -286,3 +287,32 @@ def test_graph_topology() -> None:
         "add_children --> select_frontier;",
     ):
         assert edge in mermaid
+
+
+async def test_a_name_already_in_another_branch_of_the_topic_is_rejected() -> None:
+    def answer(messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+        path = parent_path(messages)
+        if len(path) == 3 and path[1] in ("Type 2 diabetes", "Hypertension"):
+            # Every sub-branch offers the same specific name and a one-word one.
+            own = taxonomy_for(prompt_of(messages))
+            children = json.loads(own)["children"][:1]
+            children += [{"name": "Insulin pump therapy", "description": f"pumps in {path[-1]}"}]
+            children += [{"name": "Diagnosis", "description": f"how {path[-1]} is found"}]
+            return json.dumps({"children": children})
+        return taxonomy_answer(messages, kwargs)
+
+    result = await expand_tree(
+        context(ScriptedChatModel(answer), max_depth=3, children_per_node=3, batch_size=1)
+    )
+    tree = result.tree
+    for seed in ("Type 2 diabetes", "Hypertension"):
+        names = [
+            tree.name(n) for n in tree.nodes() if tree.depth(n) == 3 and tree.path(n)[1] == seed
+        ]
+        # Kept once per top-level topic (two topics: two concepts), one-word names each time.
+        assert names.count("Insulin pump therapy") == 1
+        assert names.count("Diagnosis") == len(tree.children(seed_id(seed)))
+    reasons = [r["reason"] for r in result.rejections if r["name"] == "Insulin pump therapy"]
+    assert reasons and all(
+        r == "duplicate of 'Insulin pump therapy' in another branch" for r in reasons
+    )

@@ -145,3 +145,45 @@ async def test_local_model_rejects_rewordings_and_off_topic_children() -> None:
     kinds = [v.kind for v in screener.screen(proposals, family)]
     # Words alone see "asthma in children" / "childhood asthma" as different (1/3 overlap).
     assert kinds == ["near_duplicate", None, "off_topic"]
+
+
+def test_name_index_finds_duplicates_in_other_branches_without_scanning_them() -> None:
+    from knowledge.concepts_screen import NameIndex
+
+    index = NameIndex(0.75)
+    for name in ["Insulin pump therapy", "Foot ulcer care", "Diagnosis", "Blood glucose meters"]:
+        index.add(name)
+    assert index.match("insulin pump therapies") == ("Insulin pump therapy", 1.0)
+    assert index.match("Therapy with an insulin pump") == ("Insulin pump therapy", 1.0)
+    found = index.match("Care of a diabetic foot ulcer")
+    assert found is not None and found[0] == "Foot ulcer care" and found[1] == 0.75
+    # One-word names recur under many branches as different concepts: not compared.
+    assert index.match("Diagnosis") is None
+    assert index.match("Insulin pens") is None
+    # An overlay sees its own additions and its parent's; the parent never sees the overlay's.
+    batch = index.child()
+    batch.add("Continuous glucose monitoring")
+    assert batch.match("Continuous glucose monitoring")
+    assert batch.match("Blood glucose meters")
+    assert index.match("Continuous glucose monitoring") is None
+
+
+def test_name_index_prefix_filter_misses_no_pair_above_the_threshold() -> None:
+    import random
+
+    from knowledge.concepts_screen import NameIndex, token_similarity
+
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(12)]
+    names = [" ".join(rng.sample(words, rng.randint(2, 6))) for _ in range(300)]
+    index = NameIndex(0.75)
+    for name in names[:150]:
+        index.add(name)
+    for name in names[150:]:
+        best = max(
+            token_similarity(content_tokens(name), content_tokens(other)) for other in names[:150]
+        )
+        found = index.match(name)
+        assert (found is not None) == (best >= 0.75), name
+        if found is not None:
+            assert found[1] == best
