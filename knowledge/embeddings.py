@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from knowledge.errors import EmbeddingModelError
 from knowledge.spec import LOCAL_MODEL, MULTILINGUAL_MODEL, EmbeddingSpec
+from synthloom.redact import remember_secret
 
 __all__ = [
     "LOCAL_MODEL",
@@ -256,7 +257,7 @@ def _openai_embeddings(spec: EmbeddingSpec) -> Embeddings:
 
     key = "synthloom-no-key"
     if spec.api_key_env is not None:
-        key = os.environ.get(spec.api_key_env, "")
+        key = remember_secret(os.environ.get(spec.api_key_env, ""))
         if not key:
             raise EmbeddingModelError(
                 f"knowledge.embedding: environment variable {spec.api_key_env} "

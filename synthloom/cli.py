@@ -326,7 +326,10 @@ _register_subcommands()
 def main() -> None:
     """Console entry point: user errors are one line on stderr and exit code 2."""
     from synthloom import signals
+    from synthloom.redact import redact_standard_streams
 
+    # No API key reaches the console, whatever prints it (errors, tracebacks, logs).
+    redact_standard_streams()
     # SIGTERM and SIGINT alike: a run drains; anything else stops with one line.
     signals.install()
     try:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from synthloom.errors import SpecError
+from synthloom.redact import remember_secret
 
 EMBEDDED_MODEL = "smollm2-135m"
 
@@ -97,7 +98,7 @@ class ModelSpec(_Strict):
             raise SpecError(
                 f"models: environment variable {self.api_key_env} (api_key_env) is not set"
             )
-        return value
+        return remember_secret(value)
 
 
 ROLES = ("user_simulator", "assistant", "judge")

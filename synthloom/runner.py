@@ -41,6 +41,7 @@ from synthloom.coverage import write_run_coverage
 from synthloom.inflight import InFlight
 from synthloom.planning import Planner
 from synthloom.records import Plan, RejectRecord, Turn, Usage
+from synthloom.redact import RedactingSerializer, redact
 from synthloom.run_tree import prepare_run_tree, tree_path
 from synthloom.rundir import Counts, RunDir, RunDirLock, reason_key
 from synthloom.spec import RunSpec
@@ -99,6 +100,8 @@ async def open_checkpointer(
         yield None
         return
     async with AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints_path)) as saver:
+        # Error text and dialogue in checkpoints are masked like every other file.
+        saver.serde = RedactingSerializer(saver.serde)
         # WAL with synchronous=NORMAL: a commit survives a killed process (what resume
         # needs) without an fsync per graph step; only a power cut can lose the last few.
         await saver.setup()
@@ -395,7 +398,7 @@ class DatasetRun:
 
     def _on_error(self, plan: Plan, exc: Exception, live: _Live) -> None:
         kind = classify_error(exc)
-        message = describe_error(exc)
+        message = redact(describe_error(exc))
         live.last_error = message
         if kind == "sample":
             self._reject(plan, "failed", message, [], None, live)

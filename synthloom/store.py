@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from synthloom.redact import redact
+
 
 def repair_tail(path: Path) -> int:
     """Truncate a torn last line (no trailing newline); returns bytes removed."""
@@ -65,10 +67,13 @@ class JsonlAppender:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write the record now; it is on disk once this returns (barring a power cut)."""
-        data = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode())
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
+        data = memoryview((redact(json.dumps(record, ensure_ascii=False)) + "\n").encode())
+        try:
+            while data:
+                written = os.write(self._fd, data)
+                data = data[written:]
+        except OSError as exc:  # a full disk: say which file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from exc
 
     def close(self) -> None:
         """Flush to stable storage and close."""
@@ -81,23 +86,33 @@ class JsonlAppender:
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Replace `path` with `payload` as JSON via a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as tmp:
-        json.dump(payload, tmp, indent=2, ensure_ascii=False)
-        tmp.write("\n")
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
+    _replace_atomic(path, [redact(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n"])
 
 
 def rewrite_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Atomically replace a JSONL file's contents (used to drop retried failures)."""
-    with tempfile.NamedTemporaryFile(
+    _replace_atomic(path, (redact(json.dumps(r, ensure_ascii=False)) + "\n" for r in records))
+
+
+def _replace_atomic(path: Path, chunks: Iterable[str]) -> None:
+    """Write `chunks` to a temporary file beside `path`, then rename it over `path`.
+
+    A failed write (a full disk) removes the temporary file and names `path` in the
+    error, instead of leaving a stray `.NAME.*.tmp` behind and a bare errno.
+    """
+    tmp = tempfile.NamedTemporaryFile(  # closed below, on every path
         "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as tmp:
-        for record in records:
-            tmp.write(json.dumps(record, ensure_ascii=False) + "\n")
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
+    )
+    try:
+        with tmp:
+            for chunk in chunks:
+                tmp.write(chunk)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp.name, path)
+    except OSError as exc:
+        Path(tmp.name).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    except BaseException:
+        Path(tmp.name).unlink(missing_ok=True)
+        raise
