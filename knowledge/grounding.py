@@ -166,13 +166,14 @@ def prepare_knowledge(
     embeddings: Embeddings | None = None,
     console: Console | None = None,
     extra_sources: Sequence[Path] = (),
+    log: Console | None = None,
 ) -> tuple[IngestSummary | None, list[DemoSummary]]:
     """Ingest the spec's sources and demos (a no-op when nothing changed)."""
     sources = [*spec.sources, *extra_sources]
     if not sources and not spec.demos:
         return None, []
     with KnowledgeStore(spec, embeddings, purpose="synthloom ingest") as store:
-        summary = ingest(store, sources, console=console) if sources else None
+        summary = ingest(store, sources, console=console, log=log) if sources else None
         demos = [add_demos(store, Path(path)) for path in spec.demos]
     return summary, demos
 
@@ -211,7 +212,9 @@ def open_knowledge(
     if spec is None:
         yield None
         return
-    summary, demos = prepare_knowledge(spec, console=console if progress else None)
+    summary, demos = prepare_knowledge(
+        spec, console=console if progress else None, log=None if progress else console
+    )
     if console is not None:
         for line in describe_preparation(spec, summary, demos):
             console.print(line, markup=False, highlight=False)

@@ -68,8 +68,13 @@ def source_key(path: Path) -> str:
         return resolved.as_posix()
 
 
-def discover(sources: Sequence[Path]) -> tuple[list[Path], list[Skipped]]:
-    """The files named or contained in `sources` (hidden ones left out), in a stable order."""
+def discover(
+    sources: Sequence[Path], *, max_file_mb: float | None = None
+) -> tuple[list[Path], list[Skipped]]:
+    """The files named or contained in `sources` (hidden ones left out), in a stable order.
+
+    Broken links and files over `max_file_mb` are listed as skipped, with the reason.
+    """
     files: list[Path] = []
     skipped: list[Skipped] = []
     seen: set[Path] = set()
@@ -78,7 +83,7 @@ def discover(sources: Sequence[Path]) -> tuple[list[Path], list[Skipped]]:
             found = sorted(
                 p
                 for p in source.rglob("*")
-                if p.is_file()
+                if (p.is_file() or _broken_link(p))
                 and not any(part.startswith(".") for part in p.relative_to(source).parts)
             )
         elif source.exists() or source.is_symlink():
@@ -91,12 +96,34 @@ def discover(sources: Sequence[Path]) -> tuple[list[Path], list[Skipped]]:
             if key in seen:
                 continue
             seen.add(key)
-            reason = unsupported_reason(path)
+            reason = unsupported_reason(path) or _too_big(path, max_file_mb)
             if reason is None:
                 files.append(path)
             else:
-                skipped.append(Skipped(source_key(path), reason))
+                # A broken link is named by itself: its target is what is missing.
+                where = source_key(path.parent) + "/" + path.name if _broken_link(path) else None
+                skipped.append(Skipped(where or source_key(path), reason))
     return files, skipped
+
+
+def _broken_link(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
+
+
+def _too_big(path: Path, max_file_mb: float | None) -> str | None:
+    """Why a file is not read (a broken link, over the size limit), or None."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"broken link (to {path.readlink()})" if path.is_symlink() else "no such file"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    if max_file_mb is not None and size > max_file_mb * 1_000_000:
+        return (
+            f"{size / 1_000_000:,.1f} MB is over the {max_file_mb:g} MB limit; raise "
+            "`knowledge.max_file_mb` (or --max-file-mb) to ingest it"
+        )
+    return None
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -134,22 +161,32 @@ def ingest(
     console: Console | None = None,
     on_write: Callable[[int], None] | None = None,
     write_batch: int = WRITE_BATCH,
+    log: Console | None = None,
 ) -> IngestSummary:
     """Ingest files and folders into the store's knowledge collection.
 
     `on_write` is called with the running count of chunks written after each batch.
+    `console` shows progress bars; `log` (where there are none: a pipe, a log file)
+    gets one line per file read, so a long ingest is never silent.
     """
     started = time.monotonic()
     collection = store.knowledge
     spec = store.spec
     batch = store.max_batch()
-    files, skipped = discover(sources)
+    files, skipped = discover(sources, max_file_mb=spec.max_file_mb)
     summary = IngestSummary(skipped=skipped)
     plans: list[tuple[str, list[ChunkDraft]]] = []
     with _progress(console) as progress:
         scan = progress.add_task("reading", total=len(files))
         for path in files:
             source = source_key(path)
+            if log is not None:
+                log.print(
+                    f"reading {source} ({path.stat().st_size / 1_000_000:,.1f} MB)",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             try:
                 document = load_document(path, source)
             except SkipFile as exc:

@@ -105,6 +105,12 @@ class KnowledgeSpec(_Strict):
         description="Characters per chunk (the local model reads about 1,000 at most).",
     )
     chunk_overlap: int = Field(default=100, ge=0, description="Characters shared by neighbours.")
+    max_file_mb: float = Field(
+        default=50.0,
+        gt=0.0,
+        description="Source files larger than this (MB) are skipped with their size named; "
+        "raise it to ingest them.",
+    )
     top_k: int = Field(default=4, ge=0, le=50, description="Knowledge snippets per sample.")
     fetch_k: int = Field(default=24, ge=1, le=500, description="Candidates MMR chooses from.")
     min_relevance: float = Field(

@@ -80,6 +80,9 @@ def ingest(
     embedding_url: EmbeddingUrlOption = None,
     embedding_key_env: EmbeddingKeyOption = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    max_file_mb: Annotated[
+        float, typer.Option(help="Skip source files larger than this (MB).")
+    ] = 50.0,
 ) -> None:
     """Ingest .txt .md .html .pdf .jsonl .csv files into a knowledge base (re-runs are no-ops)."""
     from knowledge.ingest import ingest as run_ingest
@@ -94,11 +97,13 @@ def ingest(
         collection=collection,
         chunk_size=chunk_size,
         chunk_overlap=overlap,
+        max_file_mb=max_file_mb,
     )
     # A first ingest that takes nothing leaves no knowledge-base folder behind.
     fresh = not spec.path.exists()
     with KnowledgeStore(spec, purpose="synthloom ingest") as store:
-        summary = run_ingest(store, sources, console=err if progress and err.is_terminal else None)
+        bar = progress and err.is_terminal
+        summary = run_ingest(store, sources, console=err if bar else None, log=None if bar else err)
     if fresh and summary.files == 0:
         shutil.rmtree(spec.path, ignore_errors=True)
     table = Table(title=f"ingest → {spec.describe()} [{collection}]", show_header=False)
