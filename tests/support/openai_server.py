@@ -41,6 +41,8 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
+from tests.support.repeats import RepeatMemory
+
 __all__ = [
     "DEFAULT_MODEL",
     "REQUEST_LOG_LIMIT",
@@ -372,6 +374,7 @@ class ScriptedOpenAIServer:
         model: str = DEFAULT_MODEL,
         responder: Responder | None = None,
         shutdown_timeout: float = 2.0,
+        repeat_share: float = 0.0,
     ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0")
@@ -382,6 +385,8 @@ class ScriptedOpenAIServer:
         self.max_concurrency = max_concurrency
         self.model = model
         self.responder: Responder | None = responder
+        # Repeat mode (tests/support/repeats.py): a share of conversations played again.
+        self.repeats = RepeatMemory(repeat_share) if repeat_share else None
         self._requested_port = port
         self._shutdown_timeout = shutdown_timeout
 
@@ -762,6 +767,8 @@ class ScriptedOpenAIServer:
                     content = " ".join(words[:limit])
                     finish_reason = "length"
 
+        if self.repeats is not None and tool_calls is None and content is not None:
+            content = self.repeats.serve(payload, content)
         if tool_calls is not None:
             completion_tokens = sum(len(c["function"]["arguments"].split()) for c in tool_calls)
         else:
@@ -846,6 +853,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-concurrency", type=int, default=None)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--no-uvloop", action="store_true", help="use the default event loop")
+    parser.add_argument(
+        "--repeat-share", type=float, default=0.0, help="share of conversations played again"
+    )
     args = parser.parse_args(argv)
     server = ScriptedOpenAIServer(
         host=args.host,
@@ -853,6 +863,7 @@ def main(argv: list[str] | None = None) -> None:
         latency=args.latency,
         max_concurrency=args.max_concurrency,
         model=args.model,
+        repeat_share=args.repeat_share,
     )
 
     def announce(base_url: str) -> None:
