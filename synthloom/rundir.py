@@ -10,6 +10,7 @@ checkpoints.sqlite LangGraph checkpoints of dialogues in progress
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -208,6 +209,23 @@ class RunDir:
             if writer is not None:
                 writer.close()
         self._samples = self._rejects = None
+
+    def compact_checkpoints(self) -> None:
+        """Give back the pages of finished dialogues' checkpoints (SQLite keeps them).
+
+        A completed run's checkpoints are all deleted, but the file keeps its peak size
+        until it is vacuumed; called once nothing else has the database open.
+        """
+        if not self.checkpoints_path.exists():
+            return
+        conn = sqlite3.connect(self.checkpoints_path)
+        try:
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise RunDirError(f"{self.checkpoints_path}: cannot compact ({exc})") from None
+        finally:
+            conn.close()
 
     def write_manifest(
         self, counts: Counts, *, fingerprint: str, status: str, extra: dict[str, Any]

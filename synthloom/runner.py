@@ -218,6 +218,7 @@ class DatasetRun:
                 status = "incomplete"
             else:
                 status = "completed"
+                self.run_dir.compact_checkpoints()
         finally:
             self.run_dir.close()
             if tree is not None:

@@ -53,9 +53,16 @@ class _Strict(BaseModel):
 
 
 class WeightedValue(_Strict):
+# Text every prompt of a sample carries: a topic or value pasted by mistake (a whole
+# file) would be sent with every call and written into every record.
+MAX_TOPIC_CHARS = 500
+MAX_CONDITION_VALUE_CHARS = 500
+MAX_SYSTEM_PROMPT_CHARS = 8000
+
+
     """One value of a condition attribute and its relative sampling weight."""
 
-    value: str = Field(min_length=1)
+    value: str = Field(min_length=1, max_length=MAX_CONDITION_VALUE_CHARS)
     weight: float = Field(default=1.0, gt=0.0)
 
 
@@ -94,7 +101,9 @@ class DialogueSpec(_Strict):
     """Settings of the dialogue role-play."""
 
     rounds: RoundsSpec = RoundsSpec()
-    assistant_system_prompt: str = Field(default=DEFAULT_ASSISTANT_PROMPT, min_length=1)
+    assistant_system_prompt: str = Field(
+        default=DEFAULT_ASSISTANT_PROMPT, min_length=1, max_length=MAX_SYSTEM_PROMPT_CHARS
+    )
     include_system_prompt: bool = Field(
         default=True, description="Put the assistant's system prompt first in `messages`."
     )
@@ -131,7 +140,9 @@ class CotSpec(_Strict):
         description="How reasoning appears in the training record: `<think>` tags or "
         "'Step 1: …' lines before the answer.",
     )
-    system_prompt: str = Field(default=DEFAULT_COT_SYSTEM_PROMPT, min_length=1)
+    system_prompt: str = Field(
+        default=DEFAULT_COT_SYSTEM_PROMPT, min_length=1, max_length=MAX_SYSTEM_PROMPT_CHARS
+    )
     include_system_prompt: bool = False
     verify: bool = Field(default=True, description="An independent verifier checks the answer.")
     max_step_retries: int = Field(
@@ -212,7 +223,7 @@ class RunSpec(_Strict):
     concepts: ConceptsSpec | None = Field(
         default=None, description="A concept tree whose leaves the samples cover evenly."
     )
-    topics: list[Annotated[str, Field(min_length=1)]] = Field(
+    topics: list[Annotated[str, Field(min_length=1, max_length=MAX_TOPIC_CHARS)]] = Field(
         default_factory=list,
         validate_default=True,
         description="Flat topics; or a concept tree under `concepts`.",
@@ -389,3 +400,6 @@ def _line_of(node: yaml.Node | None, loc: list[int | str]) -> int | None:
         else:
             return line
     return line
+        if isinstance(got, str) and len(got) > 80:
+            # A pasted file is named by its start and size, not echoed whole.
+            suffix = f" (got {got[:60]!r}…, {len(got):,} characters)"
