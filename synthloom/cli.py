@@ -307,6 +307,7 @@ def _register_subcommands() -> None:
     # Each family lives in its own module; registering here keeps one entry point.
     from synthloom.cli_curate import compare, curate, report
     from synthloom.cli_knowledge import demos_app, ingest, kb_app
+    from synthloom.cli_preview import preview
     from synthloom.cli_tree import tree_app
 
     app.command(help="Ingest files and folders into a knowledge base (re-running is a no-op).")(
@@ -318,6 +319,7 @@ def _register_subcommands() -> None:
     app.command()(curate)
     app.command()(report)
     app.command()(compare)
+    app.command()(preview)
 
 
 _register_subcommands()

@@ -114,3 +114,19 @@ def test_the_servers_repeat_penalty_is_the_default_a_request_can_override() -> N
         by_default = reply(s.base_url)
     assert asked != plain  # the penalty changes greedy decoding at all
     assert by_default == asked  # the server's setting is what a bare request gets
+
+
+def test_preview_of_the_example_plays_one_sample_and_writes_nothing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*CLI, "preview", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    # The example's output folder is relative to where it runs: preview never makes it.
+    assert not (tmp_path / "runs" / "clinic-dialogue").exists()
+    assert "call 1 · simulate_user" in done.stdout
+    assert "nothing written to runs/clinic-dialogue" in done.stdout
+    assert "whole run at this sample's rate" in done.stdout

@@ -1,0 +1,136 @@
+"""`synthloom preview`: one sample played over real HTTP, nothing written to the run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import (
+    CLI_PREFIX,
+    cli,
+    is_user_sim_request,
+    make_spec,
+    run_dataset,
+    spec_yaml,
+)
+from tests.support.openai_server import ScriptedOpenAIServer
+
+pytestmark = pytest.mark.integration
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with a hash of its bytes (empty when it does not exist)."""
+    if not folder.exists():
+        return {}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def record_of(stdout: str) -> dict[str, Any]:
+    """The JSON record preview prints between its 'record' and 'cost' rules."""
+    body = stdout.split("it would write", 1)[1].split("\n", 1)[1]
+    text = body.rsplit("─── cost", 1)[0].rsplit("\n", 1)[0]
+    loaded: dict[str, Any] = json.loads(text[: text.rindex("}") + 1])
+    return loaded
+
+
+def test_preview_plays_one_sample_shows_each_call_and_writes_nothing(
+    server: ScriptedOpenAIServer, tmp_path: Path
+) -> None:
+    output = tmp_path / "run"
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(spec_yaml(server.base_url, output, samples=6, rounds=(2, 2)))
+    # The first assistant answer is blank: the check sends it back, the second one stands.
+    answers = iter([" "])
+
+    def responder(body: dict[str, Any]) -> str | None:
+        return None if is_user_sim_request(body) else next(answers, None)
+
+    server.responder = responder
+    done = cli("preview", str(spec_file), "--index", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert not output.exists()
+    plan = make_spec(server.base_url, output, samples=6, rounds=(2, 2))
+    assert "plan 2 of 6" in text
+    # Each call: its number, node and model, the prompt as sent, latency and tokens.
+    assert "call 1 · simulate_user · scripted-model" in text
+    assert "call 2 · respond · scripted-model" in text
+    assert f"system: {plan.dialogue.assistant_system_prompt}" in text
+    assert " prompt + " in text and " completion tokens" in text
+    assert "▸ respond: regenerate — empty assistant turn" in text
+    assert "▸ finish: sample completed (budget)" in text
+    # 2 user turns, 1 blank answer regenerated, 2 answers: 5 calls.
+    assert "call 5 · respond" in text and "call 6" not in text
+    record = record_of(text)
+    assert record["metadata"]["index"] == 2 and record["metadata"]["regenerations"] == 1
+    assert [m["role"] for m in record["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert "completed: 5 model calls" in text and f"nothing written to {output}" in text
+    assert "cost: 12–24 model calls for 6 samples" in text
+    assert len(server.request_log) >= 5
+
+
+async def test_preview_leaves_an_existing_run_folder_as_it_was(
+    server: ScriptedOpenAIServer, tmp_path: Path
+) -> None:
+    output = tmp_path / "run"
+    spec = make_spec(server.base_url, output, samples=3)
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(spec_yaml(server.base_url, output, samples=3))
+    result = await run_dataset(spec.model_copy(update={"samples": 2}))
+    assert result.status == "completed"
+    before = snapshot(output)
+    assert "samples.jsonl" in before
+    done = cli("preview", str(spec_file), "--index", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert snapshot(output) == before
+    assert "measured: 2 samples finished in the output folder" in done.stdout
+
+
+def test_preview_names_a_plan_the_spec_does_not_have(
+    server: ScriptedOpenAIServer, tmp_path: Path
+) -> None:
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(spec_yaml(server.base_url, tmp_path / "run", samples=3))
+    done = cli("preview", str(spec_file), "--index", "3", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("--index: " + str(spec_file) + " plans samples 0..2")
+    assert server.request_log == []
+
+
+def test_interactive_preview_pauses_before_each_call_and_q_stops_it(
+    server: ScriptedOpenAIServer, tmp_path: Path
+) -> None:
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(spec_yaml(server.base_url, tmp_path / "run", samples=3, rounds=(1, 1)))
+    args = [*CLI_PREFIX, "preview", str(spec_file), "--interactive"]
+    go = subprocess.run(
+        args, input="\n" * 8, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert go.returncode == 0, go.stderr
+    assert "send call 1? [Enter/q]" in go.stdout and "send call 2? [Enter/q]" in go.stdout
+    # One pause per call, each before the call went out.
+    sent = len(server.request_log)
+    assert sent >= 2 and go.stdout.count("? [Enter/q]") == sent
+    stop = subprocess.run(
+        args, input="\nq\n", capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert stop.returncode == 0, stop.stderr
+    # Stopped at the second pause: one more call went out, the second never did.
+    assert len(server.request_log) == sent + 1
+    assert "send call 2?" in stop.stdout and "call 3" not in stop.stdout
+    assert "it would write" not in stop.stdout
