@@ -52,7 +52,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class WeightedValue(_Strict):
 # Text every prompt of a sample carries: a topic or value pasted by mistake (a whole
 # file) would be sent with every call and written into every record.
 MAX_TOPIC_CHARS = 500
@@ -60,6 +59,7 @@ MAX_CONDITION_VALUE_CHARS = 500
 MAX_SYSTEM_PROMPT_CHARS = 8000
 
 
+class WeightedValue(_Strict):
     """One value of a condition attribute and its relative sampling weight."""
 
     value: str = Field(min_length=1, max_length=MAX_CONDITION_VALUE_CHARS)
@@ -368,6 +368,9 @@ def _format_errors(exc: ValidationError, source: str, root: yaml.Node | None) ->
             message = "required field is missing"
         got = err.get("input")
         suffix = f" (got {got!r})" if err["type"] not in {"missing"} and _is_scalar(got) else ""
+        if isinstance(got, str) and len(got) > 80:
+            # A pasted file is named by its start and size, not echoed whole.
+            suffix = f" (got {got[:60]!r}…, {len(got):,} characters)"
         lines.append(f"  {where}: {field}: {message}{suffix}")
     return "\n".join(lines)
 
@@ -400,6 +403,3 @@ def _line_of(node: yaml.Node | None, loc: list[int | str]) -> int | None:
         else:
             return line
     return line
-        if isinstance(got, str) and len(got) > 80:
-            # A pasted file is named by its start and size, not echoed whole.
-            suffix = f" (got {got[:60]!r}…, {len(got):,} characters)"
