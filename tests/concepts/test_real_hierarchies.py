@@ -210,3 +210,27 @@ def test_cli_import_says_what_it_kept(tmp_path: Path) -> None:
     )
     assert isinstance(bad.exception, SynthloomError)
     assert str(bad.exception) == "--multi-parent: expected one of first, all"
+
+
+def test_a_spec_plans_over_concepts_and_keeps_older_ids(tmp_path: Path) -> None:
+    from synthloom.planning import Planner
+    from synthloom.spec import parse_spec
+
+    def spec(extra: str) -> Any:
+        text = (
+            f"task: dialogue\nsamples: 4\noutput: {tmp_path / 'run'}\n"
+            f"concepts: {{tree: {WORDNET}{extra}}}\n"
+            "models: {default: {provider: openai, base_url: 'http://127.0.0.1:9/v1'}}\n"
+        )
+        return parse_spec(text, source="spec.yaml")
+
+    plain, first, each = spec(""), spec(", multi_parent: first"), spec(", multi_parent: all")
+    # Naming the default changes no sample id; `all` is another dataset.
+    assert plain.plan_fingerprint() == first.plan_fingerprint() != each.plan_fingerprint()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConceptImportWarning)
+        tree = each.concepts.base_tree()
+    assert len(tree) == 650
+    planner = Planner(each, tree)
+    dealt = Counter(tree.concept(planner.plan(i).leaf or "") for i in range(459 * 2))
+    assert len(dealt) == 459 and set(dealt.values()) == {2}
