@@ -198,8 +198,8 @@ def obo_tree(
         )
         warnings.warn(
             ConceptImportWarning(
-                f"{path}: {several} terms sit under several parents, {placed}; "
-                "--multi-parent first|all"
+                f"{path}: {several} terms sit under several parents, {placed}; choose with "
+                "--multi-parent first|all (concepts.multi_parent in a spec)"
             ),
             stacklevel=3,
         )

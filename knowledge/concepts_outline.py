@@ -234,7 +234,8 @@ class _Builder:
             warnings.warn(
                 ConceptImportWarning(
                     f"{self.source}: {len(parents)} concepts sit under several parents, "
-                    f"{placed}; --multi-parent first|all"
+                    f"{placed}; choose with --multi-parent first|all "
+                    "(concepts.multi_parent in a spec)"
                 ),
                 stacklevel=3,
             )

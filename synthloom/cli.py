@@ -325,6 +325,22 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _one_line_import_warnings() -> None:
+    """What a tree import kept (shared names, copies) as `warning: ...`, not a source dump."""
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        # By name: importing the knowledge layer here would slow every command's start.
+        if category.__name__ == "ConceptImportWarning":
+            err.print(f"warning: {message}", markup=False, highlight=False)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     """Console entry point: user errors are one line on stderr and exit code 2."""
     from synthloom import signals
@@ -334,6 +350,7 @@ def main() -> None:
     redact_standard_streams()
     # SIGTERM and SIGINT alike: a run drains; anything else stops with one line.
     signals.install()
+    _one_line_import_warnings()
     try:
         app()
     except signals.Interrupted as stop:
