@@ -51,8 +51,8 @@ def init(
 def validate(spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML).")]) -> None:
     """Check a spec and show what it will do, without calling any model."""
     from synthloom.estimate import describe as describe_estimate
-    from synthloom.estimate import estimate
-    from synthloom.planning import make_plans
+    from synthloom.estimate import estimate_run
+    from synthloom.planning import Planner
     from synthloom.run_tree import load_run_tree
     from synthloom.spec import ROLES, load_spec
 
@@ -70,12 +70,13 @@ def validate(spec_path: Annotated[Path, typer.Argument(help="The run spec (YAML)
     tree = load_run_tree(spec)
     if tree is not None:
         out.print(f"concept tree: {len(tree)} nodes, {len(tree.leaves())} leaves (before growth)")
-    plans = list(make_plans(spec, tree))
-    first = plans[0]
+    # Plans are derived one at a time: any `samples` answers in seconds.
+    planner = Planner(spec, tree)
+    first = planner.plan(0)
     out.print(
         f"first plan: topic={first.topic!r} conditions={first.conditions} rounds={first.rounds}"
     )
-    for line in describe_estimate(estimate(spec, plans)):
+    for line in describe_estimate(estimate_run(spec, planner)):
         out.print(line, markup=False, highlight=False)
 
 

@@ -160,6 +160,10 @@ class Assignment:
         return body
 
 
+# Leaf orders of this many visits are cached; more would grow with `samples`.
+_ROUNDS_KEPT = 1024
+
+
 class Allocator:
     """Deals samples over leaves and condition cells; `assign(i)` is pure and O(1) amortized."""
 
@@ -189,6 +193,8 @@ class Allocator:
         if order is None:
             order = list(range(len(self.leaves)))
             _rng(self.seed, "leaves", number).shuffle(order)
+            if len(self._rounds) >= _ROUNDS_KEPT:
+                self._rounds.clear()  # plans come in index order: recent rounds are the hot ones
             self._rounds[number] = order
         return order
 

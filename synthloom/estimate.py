@@ -10,11 +10,13 @@ budget on once a few samples exist (`--samples 10` first, then the full run).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from synthloom.planning import Planner
 from synthloom.records import Plan
 from synthloom.spec import RunSpec
 
@@ -29,6 +31,8 @@ class Estimate:
     completion_max: int
     measured_samples: int = 0
     measured_tokens: int = 0
+    sampled: int = 0
+    """When not 0: the bounds are scaled from this many evenly spaced plans."""
 
     @property
     def projected_tokens(self) -> int | None:
@@ -81,6 +85,34 @@ def estimate(spec: RunSpec, plans: Iterable[Plan]) -> Estimate:
     return Estimate(samples, calls_min, calls_max, completion, done, tokens)
 
 
+# Up to this many plans the estimate walks them all; beyond, it scales from this many.
+EXACT_UP_TO = 50_000
+
+
+def estimate_run(spec: RunSpec, planner: Planner) -> Estimate:
+    """The estimate over every planned sample, in seconds and bounded memory at any size.
+
+    Plans are derived one at a time; past `EXACT_UP_TO` samples an evenly spaced
+    selection of that many stands for all (the per-sample bounds depend only on
+    each plan's turn budget, drawn uniformly, so the scaled sums are within a
+    fraction of a percent).
+    """
+    total = spec.samples
+    if total <= EXACT_UP_TO:
+        return estimate(spec, planner.plans())
+    step = total / EXACT_UP_TO
+    part = estimate(spec, (planner.plan(int(k * step)) for k in range(EXACT_UP_TO)))
+    scale = total / part.samples
+    return dataclasses.replace(
+        part,
+        samples=total,
+        calls_min=round(part.calls_min * scale),
+        calls_max=round(part.calls_max * scale),
+        completion_max=round(part.completion_max * scale),
+        sampled=part.samples,
+    )
+
+
 def describe(est: Estimate) -> list[str]:
     """Lines for `synthloom validate`."""
     lines = [
@@ -88,6 +120,8 @@ def describe(est: Estimate) -> list[str]:
         f"(before regenerations and re-asks); completion tokens at most {est.completion_max:,} "
         "(max_tokens per call); prompt tokens come on top"
     ]
+    if est.sampled:
+        lines[0] += f" (scaled from {est.sampled:,} evenly spaced plans)"
     projected = est.projected_tokens
     if projected is not None:
         per = est.measured_tokens / est.measured_samples

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence, Sized
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ from synthloom import signals
 from synthloom.coverage import write_run_coverage
 from synthloom.inflight import InFlight
 from synthloom.planning import Planner
+from synthloom.planbook import Done, PlanBook
 from synthloom.records import Plan, RejectRecord, Turn, Usage
 from synthloom.redact import RedactingSerializer, redact
 from synthloom.run_tree import prepare_run_tree, tree_path
@@ -109,15 +110,20 @@ async def open_checkpointer(
         yield saver
 
 
-async def _purge_finished_threads(saver: BaseCheckpointSaver[Any], done: set[str]) -> None:
+async def _purge_finished_threads(saver: BaseCheckpointSaver[Any], done: Done) -> None:
     """Drop checkpoints of samples already written (a kill between the two leaves them)."""
     stale = {
         str(item.config["configurable"]["thread_id"])
         async for item in saver.alist(None)
-        if item.config["configurable"].get("thread_id") in done
+        if _finished(item.checkpoint["channel_values"].get("plan"), done)
     }
     for thread_id in stale:
         await saver.adelete_thread(thread_id)
+
+
+def _finished(plan: Any, done: Done) -> bool:
+    """Whether a checkpoint's plan (a Plan dump) already has its outcome on disk."""
+    return isinstance(plan, dict) and "index" in plan and done.has(plan)
 
 
 class DatasetRun:
@@ -171,14 +177,12 @@ class DatasetRun:
         # The concept tree (if any) is built, grown and pinned in the run folder first.
         tree = await prepare_run_tree(self.spec, self.models.get("assistant"), self.console)
         planner = Planner(self.spec, tree)
-        # Plans of refinement rounds are persisted; they count like the base plans.
-        plans = [*planner.plans(), *self.run_dir.saved_plans(), *self.extra_plans]
-        plans = list({p.id: p for p in plans}.values())
         if self.retry_failed:
             self.run_dir.drop_failed()
-        plans += self._replacements_so_far(planner, plans)
-        counts, done = self.run_dir.tally({p.id for p in plans})
-        todo = [p for p in plans if p.id not in done]
+        # Plans are derived as they are reached, in memory that does not grow with `samples`.
+        book = PlanBook(self.spec, planner, self.run_dir, self.extra_plans)
+        counts, done = book.tally()
+        todo = book.todo(done)
         live = self._live = _Live(counts=counts)
         # The manifest exists before any sample does, so even a first run killed
         # at once is recognised as this run on the next start.
@@ -199,7 +203,7 @@ class DatasetRun:
                 graph = self.task.build_graph().compile(checkpointer=saver, name=self.spec.task)
                 self._driving = True
                 await self._drive(graph, saver, todo, live)
-                known = {p.id for p in plans}
+                known = book.known_ids()
                 # Lost samples get replacements with the same leaf and cell, so the
                 # accepted set stays even (up to `coverage.replacements` attempts each).
                 while not (live.stop_reason or live.interrupted or live.counts.pending):
@@ -222,7 +226,7 @@ class DatasetRun:
         finally:
             self.run_dir.close()
             if tree is not None:
-                live.coverage = self._write_coverage(tree, plans)
+                live.coverage = self._write_coverage(tree, book.all_plans())
             self._write_manifest(live, status)
         return RunResult(
             path=self.spec.output,
@@ -292,21 +296,6 @@ class DatasetRun:
             live.stop_reason = reason
         self._in_flight.cancel_all()
 
-    def _replacements_so_far(self, planner: Planner, plans: list[Plan]) -> list[Plan]:
-        """Replacement plans earlier runs called for: recomputed from the rejects on disk."""
-        if not self.spec.coverage.replacements:
-            return []
-        lost_ids = self.run_dir.lost_ids()
-        by_id = {p.id: p for p in plans}
-        added: list[Plan] = []
-        frontier = [p for p in plans if p.id in lost_ids]
-        while frontier:
-            fresh = [r for r in planner.replacements(frontier) if r.id not in by_id]
-            by_id.update((r.id, r) for r in fresh)
-            added += fresh
-            frontier = [r for r in fresh if r.id in lost_ids]
-        return added
-
     def _write_manifest(self, live: _Live, status: str) -> None:
         self.run_dir.write_manifest(
             live.counts,
@@ -321,7 +310,7 @@ class DatasetRun:
             },
         )
 
-    def _write_coverage(self, tree: ConceptTree, plans: list[Plan]) -> dict[str, Any]:
+    def _write_coverage(self, tree: ConceptTree, plans: Iterable[Plan]) -> dict[str, Any]:
         """Per-leaf, per-cell and per-node counts into `coverage.json`; its summary back."""
         return write_run_coverage(
             self.run_dir.path,
@@ -335,7 +324,7 @@ class DatasetRun:
         self,
         graph: Pregel[Any, Any, Any, Any],
         saver: BaseCheckpointSaver[Any] | None,
-        todo: list[Plan],
+        todo: Iterable[Plan],
         live: _Live,
     ) -> None:
         pending: Iterator[Plan] = iter(todo)
@@ -350,7 +339,8 @@ class DatasetRun:
                         return  # cancelled by a stop: the sample stays pending
                     progress.update(task_id, completed=self._finished(live), **self._fields(live))
 
-            workers = min(self.spec.concurrency, max(1, len(todo)))
+            size = len(todo) if isinstance(todo, Sized) else self.spec.concurrency
+            workers = min(self.spec.concurrency, max(1, size))
             await asyncio.gather(*(worker() for _ in range(workers)))
             progress.update(task_id, completed=self._finished(live), **self._fields(live))
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from synthloom.estimate import describe, estimate
 from synthloom.planning import make_plans
 from synthloom.spec import parse_spec
@@ -57,3 +59,27 @@ def test_a_started_run_projects_the_total_from_its_measured_rate(tmp_path: Path)
     # A torn or foreign run.json is no measurement, not a crash.
     (tmp_path / "run" / "run.json").write_text("{not json")
     assert estimate(spec, make_plans(spec)).projected_tokens is None
+
+
+def test_a_large_run_is_estimated_from_evenly_spaced_plans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import synthloom.estimate as estimate_module
+    from synthloom.planning import Planner
+
+    spec = parse_spec(_spec(tmp_path, "dialogue: {rounds: {min: 1, max: 5}}\n")).model_copy(
+        update={"samples": 6000}
+    )
+    exact = estimate(spec, make_plans(spec))
+    monkeypatch.setattr(estimate_module, "EXACT_UP_TO", 500)
+
+    scaled = estimate_module.estimate_run(spec, Planner(spec))
+
+    assert (scaled.samples, scaled.sampled) == (6000, 500)
+    assert scaled.calls_min == exact.calls_min == 2 * 6000
+    assert abs(scaled.calls_max - exact.calls_max) / exact.calls_max < 0.05
+    assert abs(scaled.completion_max - exact.completion_max) / exact.completion_max < 0.05
+    assert describe(scaled)[0].endswith("(scaled from 500 evenly spaced plans)")
+    # Within the exact limit every plan is walked.
+    small = spec.model_copy(update={"samples": 400})
+    assert estimate_module.estimate_run(small, Planner(small)) == estimate(small, make_plans(small))
