@@ -49,7 +49,7 @@ def preview(
     out.rule(f"the {'record' if result.outcome == 'completed' else 'reject'} it would write")
     out.print(json.dumps(result.record, ensure_ascii=False, indent=2), markup=False)
     out.rule("cost")
-    for line in [*summary_lines(result, str(spec.output)), *describe(result.cost)]:
+    for line in [*summary_lines(result, spec), *describe(result.cost)]:
         out.print(line, markup=False, highlight=False)
 
 

@@ -32,6 +32,17 @@ class EmbeddedServerSpec(_Strict):
     )
 
 
+class PriceSpec(_Strict):
+    """What a role's endpoint charges, so `preview` can say what a run costs in money."""
+
+    prompt: float = Field(ge=0.0, description="Per million prompt tokens (e.g. USD).")
+    completion: float = Field(ge=0.0, description="Per million completion tokens.")
+
+    def of(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """The charge for these tokens."""
+        return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
+
+
 class ModelSpec(_Strict):
     """One model role's endpoint and sampling settings."""
 
@@ -73,6 +84,9 @@ class ModelSpec(_Strict):
     )
     requests_per_second: float | None = Field(default=None, gt=0.0)
     embedded: EmbeddedServerSpec = EmbeddedServerSpec()
+    price: PriceSpec | None = Field(
+        default=None, description="Per million tokens; `preview` then prices the run."
+    )
 
     @model_validator(mode="after")
     def _check_endpoint(self) -> ModelSpec:

@@ -37,6 +37,12 @@ from synthloom.tasks import make_task
 SNIPPET_CHARS = 240
 
 Pause = Callable[["ModelCall"], Awaitable[None]]
+# Which role's model a graph node calls (what a call is priced at).
+NODE_ROLES = {
+    "simulate_user": "user_simulator",
+    "write_question": "user_simulator",
+    "verify": "judge",
+}
 
 
 @dataclass
@@ -71,6 +77,16 @@ class PreviewResult:
     def projected_tokens(self) -> int:
         """This sample's tokens times the run's samples: a first figure to budget on."""
         return self.usage.total_tokens * self.cost.samples
+
+    def money(self, spec: RunSpec) -> float | None:
+        """What this sample's calls cost at the roles' `price`; None if none is priced."""
+        total, priced = 0.0, False
+        for call in self.calls:
+            price = getattr(spec.models, NODE_ROLES.get(call.node, "assistant")).price
+            if price is not None:
+                priced = True
+                total += price.of(call.prompt_tokens, call.completion_tokens)
+        return total if priced else None
 
 
 class CallTrace(AsyncCallbackHandler):
@@ -271,15 +287,24 @@ async def preview_sample(
     )
 
 
-def summary_lines(result: PreviewResult, output: str) -> Sequence[str]:
+def summary_lines(result: PreviewResult, spec: RunSpec) -> Sequence[str]:
     """The closing lines: calls, time, tokens, and what the whole run would take."""
     calls = result.calls
     wall = sum(c.latency_s for c in calls)
+    samples = result.cost.samples
     lines = [
         f"{result.outcome}: {len(calls)} model calls, {wall:.1f} s in calls, "
         f"{result.usage.total_tokens:,} tokens ({result.usage.prompt_tokens:,} prompt + "
-        f"{result.usage.completion_tokens:,} completion); nothing written to {output}",
+        f"{result.usage.completion_tokens:,} completion); nothing written to {spec.output}",
         f"whole run at this sample's rate: about {result.projected_tokens():,} tokens for "
-        f"{result.cost.samples:,} samples",
+        f"{samples:,} samples",
     ]
+    money = result.money(spec)
+    if money is None:
+        lines.append("money: no role has a price (models.<role>.price: {prompt, completion})")
+    else:
+        lines.append(
+            f"money: {money:.4f} for this sample → about {money * samples:.2f} for "
+            f"{samples:,} samples (models.*.price, per million tokens)"
+        )
     return lines

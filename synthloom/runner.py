@@ -39,8 +39,8 @@ from knowledge.concepts import ConceptTree
 from synthloom import signals
 from synthloom.coverage import write_run_coverage
 from synthloom.inflight import InFlight
-from synthloom.planning import Planner
 from synthloom.planbook import Done, PlanBook
+from synthloom.planning import Planner
 from synthloom.records import Plan, RejectRecord, Turn, Usage
 from synthloom.redact import RedactingSerializer, redact
 from synthloom.run_tree import prepare_run_tree, tree_path

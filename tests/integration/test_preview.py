@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,17 @@ def test_preview_plays_one_sample_shows_each_call_and_writes_nothing(
 ) -> None:
     output = tmp_path / "run"
     spec_file = tmp_path / "spec.yaml"
-    spec_file.write_text(spec_yaml(server.base_url, output, samples=6, rounds=(2, 2)))
-    # The first assistant answer is blank: the check sends it back, the second one stands.
-    answers = iter([" "])
+    text = spec_yaml(server.base_url, output, samples=6, rounds=(2, 2))
+    priced = "    max_tokens: 200\n    price: {prompt: 2.0, completion: 8.0}\n"
+    spec_file.write_text(text.replace("    max_tokens: 200\n", priced))
+    # The first assistant answer is blank: the check sends it back, the next ones stand.
+    answers = iter(
+        [
+            " ",
+            "Start with an endurance frame in your size; test-ride two or three at a shop.",
+            "Budget for a helmet, lights and a lock too, about a fifth of the bike's price.",
+        ]
+    )
 
     def responder(body: dict[str, Any]) -> str | None:
         return None if is_user_sim_request(body) else next(answers, None)
@@ -67,21 +76,28 @@ def test_preview_plays_one_sample_shows_each_call_and_writes_nothing(
     assert f"system: {plan.dialogue.assistant_system_prompt}" in text
     assert " prompt + " in text and " completion tokens" in text
     assert "▸ respond: regenerate — empty assistant turn" in text
-    assert "▸ finish: sample completed (budget)" in text
-    # 2 user turns, 1 blank answer regenerated, 2 answers: 5 calls.
-    assert "call 5 · respond" in text and "call 6" not in text
+    # Every call that went over the wire is shown, numbered in order, with its node.
+    sent = len(server.request_log)
+    calls = re.findall(r"call (\d+) · (\w+) · scripted-model", text)
+    assert [int(n) for n, _ in calls] == list(range(1, sent + 1)) and sent >= 3
+    assert [node for _, node in calls[:3]] == ["simulate_user", "respond", "respond"]
     record = record_of(text)
-    assert record["metadata"]["index"] == 2 and record["metadata"]["regenerations"] == 1
-    assert [m["role"] for m in record["messages"]] == [
-        "system",
-        "user",
-        "assistant",
-        "user",
-        "assistant",
-    ]
-    assert "completed: 5 model calls" in text and f"nothing written to {output}" in text
+    # How the sample ends is the turn checks' call; the preview shows whichever it is.
+    if "▸ finish: sample completed (budget)" in text:
+        meta = record["metadata"]
+        assert meta["index"] == 2 and meta["regenerations"] >= 1
+        assert [m["role"] for m in record["messages"]][:3] == ["system", "user", "assistant"]
+        usage = meta["usage"]
+        assert f"completed: {sent} model calls" in text
+    else:
+        assert "sample rejected — " in text
+        assert record["status"] == "rejected" and record["plan"]["index"] == 2
+        usage = record["usage"]
+        assert f"rejected: {sent} model calls" in text
+    assert usage["calls"] == sent and f"nothing written to {output}" in text
     assert "cost: 12–24 model calls for 6 samples" in text
-    assert len(server.request_log) >= 5
+    money = (usage["prompt_tokens"] * 2.0 + usage["completion_tokens"] * 8.0) / 1e6
+    assert f"money: {money:.4f} for this sample → about {money * 6:.2f} for 6 samples" in text
 
 
 async def test_preview_leaves_an_existing_run_folder_as_it_was(
@@ -99,6 +115,7 @@ async def test_preview_leaves_an_existing_run_folder_as_it_was(
     assert done.returncode == 0, done.stderr
     assert snapshot(output) == before
     assert "measured: 2 samples finished in the output folder" in done.stdout
+    assert "money: no role has a price" in done.stdout
 
 
 def test_preview_names_a_plan_the_spec_does_not_have(
