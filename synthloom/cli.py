@@ -278,9 +278,25 @@ def export(
         str,
         typer.Option("--set", help="auto (curated when RUN/curated exists) | curated | generated"),
     ] = "auto",
+    partial: Annotated[
+        bool, typer.Option(help="Export even while a run is still writing the folder.")
+    ] = False,
 ) -> None:
     """Export accepted samples as ShareGPT JSONL, OpenAI JSONL or a Hugging Face dataset."""
     from synthloom.export import export_run, sample_set
+    from synthloom.locking import current_writer
+
+    writer = current_writer(run_dir)
+    if writer is not None and not partial:
+        raise SynthloomError(
+            f"{run_dir} is still being written by {writer}: an export now would miss what is "
+            "still to come; wait for the run to finish, or pass --partial to export what is "
+            "there now"
+        )
+    if writer is not None:
+        err.print(
+            f"note: {run_dir} is still being written by {writer}; exporting what is there now"
+        )
 
     chosen, source = sample_set(run_dir, which)
     dest, count = export_run(run_dir, fmt, to, layout=layout, reasoning=reasoning, which=chosen)

@@ -209,8 +209,15 @@ def report(
     ] = "auto",
 ) -> None:
     """Write a JSON report and a self-contained HTML page with plots for a run."""
+    from synthloom.locking import current_writer
     from synthloom.report import write_report
 
+    if (writer := current_writer(run_dir)) is not None:
+        err.print(
+            f"note: {run_dir} is still being written by {writer}; this report covers what "
+            "is written so far",
+            soft_wrap=True,
+        )
     choice = _choice(embedder)
     model, note = _embedder(choice)
     json_path, html_path, data = write_report(

@@ -74,8 +74,30 @@ class FolderLock:
         return f"{self.folder} is in use by {who}"
 
     def _holder(self) -> str:
-        try:
-            holder = json.loads((self.folder / HOLDER_FILE).read_text(encoding="utf-8"))
-            return f"pid {holder['pid']} ({holder.get('purpose', '?')}, since {holder['since']})"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "another process"
+        return _describe_holder(self.folder)
+
+
+def _describe_holder(folder: Path) -> str:
+    try:
+        holder = json.loads((folder / HOLDER_FILE).read_text(encoding="utf-8"))
+        return f"pid {holder['pid']} ({holder.get('purpose', '?')}, since {holder['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def current_writer(folder: Path) -> str | None:
+    """Who is writing `folder` now (another process holds its lock), or None.
+
+    Readers (`report`, `export`) ask so they can say that what they read is partial.
+    """
+    if not (folder / LOCK_FILE).exists():
+        return None
+    lock = FileLock(folder / LOCK_FILE, blocking=False, thread_local=False, is_singleton=True)
+    if lock.is_locked:
+        return None  # this very process holds it
+    try:
+        lock.acquire()
+    except Timeout:
+        return _describe_holder(folder)
+    lock.release()
+    return None
