@@ -109,6 +109,8 @@ class _Builder:
         self.first: dict[tuple[str, ...], str] = {}
         self.notes = _Notes()
         self.stack: list[_Pending] = []
+        # Normalized names of each node's children so far (a wide level stays linear).
+        self.names: dict[str, set[str]] = {}
 
     def build(self, parent: str, children: Any, ancestors: frozenset[tuple[str, ...]]) -> None:
         self._push(parent, children, ancestors, merging=False)
@@ -170,6 +172,7 @@ class _Builder:
             node_id=node_id,
             **extra,
         )
+        self.names.setdefault(item.parent, set()).add(normalize_name(item.name))
         if key is not None and earlier is None:
             self.first[key] = node_id
         ancestors = item.ancestors | {key} if key is not None else item.ancestors
@@ -180,10 +183,7 @@ class _Builder:
         if body.get("id") is not None:
             own = str(body["id"])
             return own if earlier is None else f"{own}~{_short(parent)}"
-        taken = any(
-            normalize_name(self.tree.name(c)) == normalize_name(item.name)
-            for c in self.tree.children(parent)
-        )
+        taken = normalize_name(item.name) in self.names.get(parent, ())
         tell = body.get("code") or body.get("description")
         if not (item.shared_name or taken) or not tell:
             node_id = child_id(parent, item.name)
