@@ -7,6 +7,10 @@
 `ground` retrieves the plan's knowledge snippets, demos and knowledge-drawn
 conditions once (when the run has a knowledge base); both roles then see them.
 
+The person's opening turn is first checked against the run's accepted openings
+(`graphs/openings.py`, when the context has a novelty gate): a repeat is asked
+again with the accepted ones shown as covered.
+
 Each role's node checks its own candidate turn (`check_turn`, a pure function)
 before the turn joins the dialogue: a bad one is regenerated with the reason as
 feedback, within a budget, and then the sample is rejected with it. Checking in
@@ -26,6 +30,7 @@ from typing_extensions import TypedDict
 
 from agents.roles import Assistant, ModelOutputError, UserSimulator
 from graphs.checks import first_problem, next_role, strip_speaker_label, trim_to_sentence
+from graphs.openings import OpeningCheck, check_opening
 from knowledge.extraction import ConditionExtractionError
 from knowledge.grounding import KnowledgeBase, ground_plan
 from synthloom.records import Grounded, Plan, Turn, UsageDict, add_usage
@@ -49,6 +54,7 @@ class DialogueState(TypedDict, total=False):
     wants_end: bool
     attempts: int
     regenerations: int
+    novelty_retries: int
     trimmed: int
     feedback: str | None
     outcome: Outcome
@@ -68,6 +74,7 @@ class DialogueOutput(TypedDict, total=False):
     reason: str | None
     regenerations: int
     trimmed: int
+    novelty_retries: int
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class DialogueContext:
     max_regenerations: int = 2
     trim_truncated: bool = False
     knowledge: KnowledgeBase | None = None
+    novelty: OpeningCheck | None = None
 
 
 def _rounds_done(turns: list[Turn]) -> int:
@@ -120,6 +128,10 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
     if reply.end_conversation and can_end:
         return {"usage": usage.as_dict(), "wants_end": True}
     turn: Turn = {"role": "user", "content": strip_speaker_label(reply.message)}
+    if ctx.novelty is not None and not turns:
+        repeated = check_opening(state, turn, ctx.novelty, ctx.max_regenerations)
+        if repeated is not None:
+            return {"usage": usage.as_dict(), **repeated}
     return {"usage": usage.as_dict(), **check_turn(state, turn, ctx.max_regenerations)}
 
 

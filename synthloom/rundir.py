@@ -253,6 +253,8 @@ def reason_key(reason: str) -> str:
     """Group reasons by their stable prefix (before details such as counts or URLs)."""
     if reason.startswith("HTTP "):
         return " ".join(reason.split()[:2])  # "HTTP 400"
+    if reason.startswith("near_duplicate of "):
+        return "near_duplicate"  # not one key per sample repeated
     return reason.split(" (", 1)[0].split(": ", 1)[0].strip() or "unknown"
 
 

@@ -39,6 +39,7 @@ from knowledge.concepts import ConceptTree
 from synthloom import signals
 from synthloom.coverage import write_run_coverage
 from synthloom.inflight import InFlight
+from synthloom.novelty import NoveltyIndex, near_duplicate_reason, open_index
 from synthloom.planbook import Done, PlanBook
 from synthloom.planning import Planner
 from synthloom.records import Plan, RejectRecord, Turn, Usage
@@ -46,7 +47,7 @@ from synthloom.redact import RedactingSerializer, redact
 from synthloom.run_tree import prepare_run_tree, tree_path
 from synthloom.rundir import Counts, RunDir, RunDirLock, reason_key
 from synthloom.spec import RunSpec
-from synthloom.tasks import make_task
+from synthloom.tasks import make_task, use_novelty
 from synthloom.ticker import ticking
 
 # Stop the run (leaving samples pending) after this many endpoint errors in a row.
@@ -151,6 +152,8 @@ class DatasetRun:
         self.run_dir = RunDir(spec.output)
         self.fingerprint = spec.plan_fingerprint()
         self.task = make_task(spec, models)
+        self.gate: NoveltyIndex | None = None
+        """The novelty gate (a sharded run's driver would own it and serve its calls)."""
         self.model_names = {role: model_name(m) for role, m in models.items()}
         self.grace_s = grace_s
         self.manifest_every_s = manifest_every_s
@@ -183,6 +186,9 @@ class DatasetRun:
         book = PlanBook(self.spec, planner, self.run_dir, self.extra_plans)
         counts, done = book.tally()
         todo = book.todo(done)
+        # The index of the accepted set is rebuilt from samples.jsonl: nothing else to trust.
+        self.gate = open_index(self.spec.novelty, self.run_dir.samples_path)
+        use_novelty(self.task, self.gate)
         live = self._live = _Live(counts=counts)
         # The manifest exists before any sample does, so even a first run killed
         # at once is recognised as this run on the next start.
@@ -307,6 +313,7 @@ class DatasetRun:
                 "stopped_because": live.stop_reason,
                 "last_error": live.last_error,
                 **({"coverage": live.coverage} if live.coverage else {}),
+                **({"novelty": self.gate.summary()} if self.gate is not None else {}),
             },
         )
 
@@ -355,7 +362,7 @@ class DatasetRun:
         try:
             resume = saver is not None and await saver.aget_tuple(config) is not None
             final: dict[str, Any] = await graph.ainvoke(
-                None if resume else {"plan": plan.model_dump()},
+                None if resume else {"plan": self._with_covered(plan).model_dump()},
                 config,
                 context=self.task.context,
                 durability="async",
@@ -364,17 +371,32 @@ class DatasetRun:
             self._on_error(plan, exc, live)
             return
         live.consecutive_transient = 0
-        if final.get("outcome") == "completed":
-            self.run_dir.write_sample(self.task.record(plan, final))
+        record = self.task.record(plan, final) if final.get("outcome") == "completed" else None
+        gate = self.gate
+        repeats = gate.admit(record) if record is not None and gate is not None else None
+        if record is not None and repeats is None:
+            self.run_dir.write_sample(record)
             live.counts.accepted += 1
             live.new_samples += 1
         else:
             reason = str(final.get("reason") or "dialogue ended without an outcome")
+            if repeats is not None:
+                novelty = self.spec.novelty
+                reason = near_duplicate_reason(repeats, novelty.threshold, novelty.ngram)
             partial = self.task.partial_messages(final)
             self._reject(plan, "rejected", reason, partial, final.get("usage"), live)
         live.counts.usage += Usage.of(final.get("usage"))
         if saver is not None:
             await saver.adelete_thread(plan.id)
+
+    def _with_covered(self, plan: Plan) -> Plan:
+        """The plan with a few openings recently accepted on its leaf and cell to avoid."""
+        k = self.spec.novelty.covered_examples
+        if self.gate is None or not k:
+            return plan
+        fresh = [o for o in self.gate.covered(plan, k) if o not in plan.avoid]
+        shown = (*plan.avoid, *fresh)[: max(k, len(plan.avoid))]
+        return plan.model_copy(update={"avoid": shown}) if shown else plan
 
     def _check_budget(self, live: _Live) -> None:
         """Stop starting samples once the folder's token total reaches `budget.max_tokens`."""

@@ -20,6 +20,7 @@ from agents.reasoning import build_cot_roles
 from agents.roles import build_roles
 from graphs.cot import CotContext, build_cot_graph
 from graphs.dialogue import DialogueContext, build_dialogue_graph
+from graphs.openings import OpeningCheck
 from knowledge.grounding import open_knowledge
 from synthloom import __version__
 from synthloom.layouts import render_cot
@@ -211,6 +212,8 @@ class DialogueTask(_Grounded):
             "regenerations": final.get("regenerations", 0),
             "trimmed_turns": final.get("trimmed", 0),
         }
+        if final.get("novelty_retries"):
+            meta["novelty_retries"] = final["novelty_retries"]  # openings that repeated
         return SampleRecord(messages=messages, metadata=meta)
 
     def partial_messages(self, final: dict[str, Any]) -> list[Turn]:
@@ -278,6 +281,15 @@ class CotTask(_Grounded):
         if steps:
             out.append({"role": "assistant", "content": render_cot(steps, "", "steps")})
         return out
+
+
+def use_novelty(task: Task, gate: OpeningCheck | None) -> None:
+    """Hand the run's novelty gate to a dialogue task's graph (its opening check).
+
+    CoT samples are checked when they finish only: their question comes in one call.
+    """
+    if isinstance(task.context, DialogueContext):
+        task.context = dataclasses.replace(task.context, novelty=gate)
 
 
 def make_task(spec: RunSpec, models: dict[str, BaseChatModel]) -> Task:

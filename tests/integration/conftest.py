@@ -42,8 +42,14 @@ def spec_yaml(
     max_reasks: int = 2,
     seed: int = 11,
     include_system_prompt: bool = True,
+    novelty: bool = False,
 ) -> str:
-    """Spec YAML text for a small dialogue run against `base_url`."""
+    """Spec YAML text for a small dialogue run against `base_url`.
+
+    The novelty gate is off unless asked for: the scripted server answers equal prompts
+    equally, so two plans of one topic and cell are one dialogue, which the gate refuses
+    (tests/integration/test_novelty_http.py tests it; other tests count every plan).
+    """
     return f"""\
 task: dialogue
 samples: {samples}
@@ -65,6 +71,7 @@ dialogue:
   include_system_prompt: {"true" if include_system_prompt else "false"}
   max_reasks: {max_reasks}
   assistant_system_prompt: You are a patient, practical assistant.
+novelty: {{enabled: {"true" if novelty else "false"}}}
 models:
   default:
     provider: openai

@@ -79,8 +79,7 @@ class RepeatMemory:
         self.share = share
         self.schemas = schemas
         self._lock = threading.Lock()
-        self._serial: dict[str, int] = {}
-        self._served = 0
+        self._served_texts: set[str] = set()
         self._follow: dict[tuple[str, str], str] = {}
         self._openings: dict[str, list[str]] = {}
         self._stats = RepeatStats()
@@ -93,7 +92,9 @@ class RepeatMemory:
             return RepeatStats(s.openings, s.repeated, s.replayed, list(s.repeated_texts))
 
     def _last_quoted(self, messages: list[Any]) -> str | None:
-        best: tuple[int, str] | None = None
+        # The latest turn is the last one quoted: messages and transcript lines are in
+        # conversation order (a global "most recently served" would mix conversations).
+        last: str | None = None
         for message in messages:
             if not isinstance(message, Mapping):
                 continue
@@ -104,10 +105,9 @@ class RepeatMemory:
                 if match:
                     candidates.append(match.group("text").strip())
             for candidate in candidates:
-                serial = self._serial.get(candidate)
-                if serial is not None and (best is None or serial > best[0]):
-                    best = serial, candidate
-        return best[1] if best else None
+                if candidate in self._served_texts:
+                    last = candidate
+        return last
 
     def serve(self, payload: Mapping[str, Any], content: str) -> str:
         """The content to send for this request: a repeat, a replay, or `content` itself."""
@@ -151,5 +151,4 @@ class RepeatMemory:
         for text in self._quotable(content):
             text = text.strip()
             if len(text) >= _MIN_QUOTE_CHARS:
-                self._served += 1
-                self._serial[text] = self._served  # the latest quote of a text wins
+                self._served_texts.add(text)
