@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from agents.llm import model_name, usage_of
 from agents.structured import (
@@ -45,7 +46,9 @@ __all__ = [
 ]
 
 
-USER_MESSAGE_MAX_CHARS = 400
+# Real people paste whole documents into a message (ShareGPT's longest user turns run
+# past 13,000 characters); a spec can lower this to keep a small model terse.
+USER_MESSAGE_MAX_CHARS = 50_000
 
 
 def reference_passages(grounding: Grounded | None) -> list[dict[str, str]]:
@@ -102,6 +105,19 @@ class UserReply(BaseModel):
     )
 
 
+@cache
+def user_reply_schema(max_chars: int) -> type[UserReply]:
+    """`UserReply` with the message bounded at `max_chars` (the schema the model sees)."""
+    if max_chars == USER_MESSAGE_MAX_CHARS:
+        return UserReply
+    field = Field(
+        min_length=1,
+        max_length=max_chars,
+        description="The person's next message, in the first person.",
+    )
+    return create_model("UserReply", __base__=UserReply, message=(str, field))
+
+
 @dataclass(frozen=True)
 class UserSimulator:
     """Plays a person with the sampled persona and goal (UltraChat's user model)."""
@@ -109,6 +125,7 @@ class UserSimulator:
     model: BaseChatModel
     prompt: PromptTemplate
     max_reasks: int = 2
+    max_chars: int = USER_MESSAGE_MAX_CHARS
 
     @property
     def name(self) -> str:
@@ -138,7 +155,7 @@ class UserSimulator:
         return await ask_structured(
             self.model,
             [HumanMessage(text)],
-            UserReply,
+            user_reply_schema(self.max_chars),
             max_reasks=self.max_reasks,
             who="user simulator",
         )
@@ -229,10 +246,13 @@ def build_roles(
     max_reasks: int,
     reason_first: bool = False,
     prompt_dir: str | None = None,
+    user_max_chars: int = USER_MESSAGE_MAX_CHARS,
 ) -> tuple[UserSimulator, Assistant]:
     """Both dialogue roles with their packaged (or overridden) prompt files."""
     return (
-        UserSimulator(user_model, load_prompt("user_simulator", prompt_dir), max_reasks),
+        UserSimulator(
+            user_model, load_prompt("user_simulator", prompt_dir), max_reasks, user_max_chars
+        ),
         Assistant(
             assistant_model,
             load_prompt("assistant", prompt_dir),

@@ -29,7 +29,15 @@ from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from agents.roles import Assistant, ModelOutputError, UserSimulator
-from graphs.checks import first_problem, next_role, strip_speaker_label, trim_to_sentence
+from graphs.checks import (
+    DEFAULT_CHECKS,
+    CheckContext,
+    TurnChecks,
+    first_problem,
+    next_role,
+    strip_speaker_label,
+    trim_to_sentence,
+)
 from graphs.openings import OpeningCheck, check_opening
 from knowledge.extraction import ConditionExtractionError
 from knowledge.grounding import KnowledgeBase, ground_plan
@@ -60,6 +68,7 @@ class DialogueState(TypedDict, total=False):
     outcome: Outcome
     ended_by: Literal["budget", "user"] | None
     reason: str | None
+    reason_code: str | None
 
 
 class DialogueOutput(TypedDict, total=False):
@@ -72,6 +81,7 @@ class DialogueOutput(TypedDict, total=False):
     outcome: Outcome
     ended_by: Literal["budget", "user"] | None
     reason: str | None
+    reason_code: str | None
     regenerations: int
     trimmed: int
     novelty_retries: int
@@ -88,6 +98,8 @@ class DialogueContext:
     trim_truncated: bool = False
     knowledge: KnowledgeBase | None = None
     novelty: OpeningCheck | None = None
+    checks: TurnChecks = DEFAULT_CHECKS
+    check_context: CheckContext | None = None
 
 
 def _rounds_done(turns: list[Turn]) -> int:
@@ -132,7 +144,7 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
         repeated = check_opening(state, turn, ctx.novelty, ctx.max_regenerations)
         if repeated is not None:
             return {"usage": usage.as_dict(), **repeated}
-    return {"usage": usage.as_dict(), **check_turn(state, turn, ctx.max_regenerations)}
+    return {"usage": usage.as_dict(), **check_turn(state, turn, ctx)}
 
 
 async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
@@ -156,27 +168,34 @@ async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> di
         turn["reasoning"] = reply.reasoning
     return {
         **update,
-        **check_turn(state, turn, runtime.context.max_regenerations, truncated=truncated),
+        **check_turn(state, turn, runtime.context, truncated=truncated),
     }
 
 
 def check_turn(
-    state: DialogueState, candidate: Turn, max_regenerations: int, *, truncated: bool = False
+    state: DialogueState, candidate: Turn, ctx: DialogueContext, *, truncated: bool = False
 ) -> dict[str, Any]:
     """Accept the candidate turn, or send it back with the reason, or reject the sample."""
-    problem = first_problem(candidate, state.get("turns", []), truncated=truncated)
+    problem = first_problem(
+        candidate,
+        state.get("turns", []),
+        truncated=truncated,
+        checks=ctx.checks,
+        context=ctx.check_context,
+    )
     if problem is None:
         return {"turns": [candidate], "attempts": 0, "feedback": None}
     attempts = state.get("attempts", 0) + 1
-    if attempts > max_regenerations:
+    if attempts > ctx.max_regenerations:
         return {
             "outcome": "rejected",
-            "reason": f"{problem} (still failing after {attempts} tries)",
+            "reason": f"{problem.text} (still failing after {attempts} tries)",
+            "reason_code": problem.code,
         }
     return {
         "attempts": attempts,
         "regenerations": state.get("regenerations", 0) + 1,
-        "feedback": problem,
+        "feedback": problem.text,
     }
 
 

@@ -136,6 +136,9 @@ class RejectRecord(BaseModel):
     id: str
     status: RejectStatus
     reason: str
+    reason_code: str | None = Field(
+        default=None, description="The failing check's stable code (`loop`, `role_flip`, ...)."
+    )
     stage: str
     plan: Plan
     messages: list[Turn] = Field(default_factory=list)

@@ -384,7 +384,8 @@ class DatasetRun:
                 novelty = self.spec.novelty
                 reason = near_duplicate_reason(repeats, novelty.threshold, novelty.ngram)
             partial = self.task.partial_messages(final)
-            self._reject(plan, "rejected", reason, partial, final.get("usage"), live)
+            code = final.get("reason_code")
+            self._reject(plan, "rejected", reason, partial, final.get("usage"), live, code)
         live.counts.usage += Usage.of(final.get("usage"))
         if saver is not None:
             await saver.adelete_thread(plan.id)
@@ -436,11 +437,13 @@ class DatasetRun:
         turns: list[Turn],
         usage: Any,
         live: _Live,
+        code: str | None = None,
     ) -> None:
         record = RejectRecord(
             id=plan.id,
             status="failed" if status == "failed" else "rejected",
             reason=reason,
+            reason_code=code,
             stage=self.spec.task,
             plan=plan,
             messages=list(turns),
@@ -452,7 +455,8 @@ class DatasetRun:
             live.counts.failed += 1
         else:
             live.counts.rejected += 1
-        key = reason_key(reason)
+        # Checks name a stable code ("loop"); other reasons group by their wording.
+        key = code or reason_key(reason)
         live.counts.reasons[key] = live.counts.reasons.get(key, 0) + 1
 
     @staticmethod

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from graphs.checks import TurnChecks
 from knowledge.concepts_spec import ConceptsSpec
 from knowledge.spec import KnowledgeSpec
 from synthloom.curate.config import CurateSpec
@@ -122,6 +123,10 @@ class DialogueSpec(_Strict):
         default="regenerate",
         description="An assistant turn cut off at max_tokens: regenerate it (then reject), "
         "or trim it to its last complete sentence.",
+    )
+    checks: TurnChecks = Field(
+        default_factory=TurnChecks,
+        description="Per-turn checks and their thresholds (codes: `synthloom checks eval`).",
     )
 
 

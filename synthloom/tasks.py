@@ -18,6 +18,7 @@ from rich.console import Console
 from agents.llm import model_name
 from agents.reasoning import build_cot_roles
 from agents.roles import build_roles
+from graphs.checks import default_context
 from graphs.cot import CotContext, build_cot_graph
 from graphs.dialogue import DialogueContext, build_dialogue_graph
 from graphs.openings import OpeningCheck
@@ -172,13 +173,19 @@ class DialogueTask(_Grounded):
             system_prompt=spec.dialogue.assistant_system_prompt,
             max_reasks=spec.dialogue.max_reasks,
             reason_first=spec.dialogue.reasoning,
+            user_max_chars=spec.dialogue.checks.max_user_chars,
         )
+        checks = spec.dialogue.checks
         self.context = DialogueContext(
             user=user,
             assistant=assistant,
             min_rounds=spec.dialogue.rounds.min,
             max_regenerations=spec.dialogue.max_regenerations,
             trim_truncated=spec.dialogue.on_truncated == "trim",
+            checks=checks,
+            check_context=default_context(
+                spec.dialogue.assistant_system_prompt, words=checks.prompt_leak_words
+            ),
         )
         self.models = {role: model_name(m) for role, m in models.items()}
 

@@ -18,30 +18,55 @@ class _Strict(BaseModel):
 
 
 class HeuristicsSpec(_Strict):
-    """Cheap per-sample checks: shape, length, repetition and refusal phrases."""
+    """Cheap per-sample checks: shape, length, loops, repeated turns and refusal phrases.
+
+    Defaults measured on real conversations (ShareGPT holdout; README, "Quality gates"):
+    length bounds that keep a pasted document, loops judged on prose (code, tables and
+    verse masked) rather than on how often 4-grams recur.
+    """
 
     enabled: bool = True
-    min_turn_chars: int = Field(default=2, ge=1, description="Shorter turns are rejected.")
-    max_turn_chars: int = Field(default=6000, ge=1)
+    min_turn_chars: int = Field(default=1, ge=1, description="Shorter turns are rejected.")
+    max_turn_chars: int | None = Field(
+        default=None, ge=1, description="One bound for both roles (overrides the two below)."
+    )
+    max_user_turn_chars: int = Field(default=50_000, ge=1, description="People paste documents.")
+    max_assistant_turn_chars: int = Field(default=30_000, ge=1)
     min_sample_words: int = Field(default=12, ge=0, description="Words over all turns.")
-    max_sample_words: int = Field(default=8000, ge=1)
+    max_sample_words: int = Field(default=50_000, ge=1)
     min_rounds: int = Field(default=1, ge=1, description="Assistant turns a sample needs.")
-    repetition_ngram: int = Field(default=LOOP_NGRAM, ge=2, le=12)
-    max_repeated_share: float = Field(
-        default=LOOP_SHARE,
+    loops: bool = Field(
+        default=True,
+        description="Reject degenerate loops (one sentence or phrase over and over), as the "
+        "dialogue's turn check does.",
+    )
+    repeat_min_words: int = Field(
+        default=6, ge=1, description="A turn said twice verbatim is rejected from this length."
+    )
+    max_repeated_share: float | None = Field(
+        default=None,
         gt=0.0,
         le=1.0,
-        description="Largest share of a turn's words inside repeated word n-grams.",
+        description="Also reject a turn with more than this share of its words inside repeated "
+        f"word n-grams (the older Gopher-style test; {LOOP_SHARE} was its bound). Off by "
+        "default: it rejects outlines, tables and parallel lists.",
     )
+    repetition_ngram: int = Field(default=LOOP_NGRAM, ge=2, le=12)
     repetition_min_words: int = Field(
         default=LOOP_MIN_WORDS,
         ge=1,
-        description="Turns shorter than this are not checked for loops.",
+        description="Turns shorter than this are not checked by `max_repeated_share`.",
     )
     refusals: bool = Field(default=True, description="Reject refusal and AI-disclaimer phrases.")
     extra_phrases: list[str] = Field(
         default_factory=list, description="More regular expressions (case-insensitive) to reject."
     )
+
+    def max_chars(self, role: str) -> int:
+        """The longest turn this role may write."""
+        if self.max_turn_chars is not None:
+            return self.max_turn_chars
+        return self.max_user_turn_chars if role == "user" else self.max_assistant_turn_chars
 
 
 class LanguageSpec(_Strict):
@@ -146,8 +171,9 @@ class CurateSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> CurateSpec:
-        if self.heuristics.max_turn_chars < self.heuristics.min_turn_chars:
-            raise ValueError("heuristics.max_turn_chars must be >= min_turn_chars")
+        shortest = min(self.heuristics.max_chars("user"), self.heuristics.max_chars("assistant"))
+        if shortest < self.heuristics.min_turn_chars:
+            raise ValueError("heuristics: the longest turn allowed is under min_turn_chars")
         if self.heuristics.max_sample_words < self.heuristics.min_sample_words:
             raise ValueError("heuristics.max_sample_words must be >= min_sample_words")
         return self

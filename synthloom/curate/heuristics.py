@@ -8,7 +8,7 @@ from typing import ClassVar
 from synthloom.curate.base import KEEP, SampleFilter, Verdict, reject
 from synthloom.curate.config import HeuristicsSpec
 from synthloom.curate.sample import Sample
-from synthloom.textstats import repeated_share, words_of
+from synthloom.textstats import find_loop, repeated_share, words_of
 
 # Phrases that mark a refusal or an AI disclaimer: useless as assistant training data.
 REFUSAL_PATTERNS: tuple[str, ...] = (
@@ -78,10 +78,10 @@ class LengthFilter(SampleFilter):
                     f"length: {turn.get('role')} turn {number} has {size} chars "
                     f"(min {spec.min_turn_chars})"
                 )
-            if size > spec.max_turn_chars:
+            limit = spec.max_chars(str(turn.get("role")))
+            if size > limit:
                 return reject(
-                    f"length: {turn.get('role')} turn {number} has {size:,} chars "
-                    f"(max {spec.max_turn_chars:,})"
+                    f"length: {turn.get('role')} turn {number} has {size:,} chars (max {limit:,})"
                 )
         words = len(words_of(sample.text("dialogue")))
         if words < spec.min_sample_words:
@@ -95,7 +95,7 @@ class LengthFilter(SampleFilter):
 
 
 class RepetitionFilter(SampleFilter):
-    """Loops inside a turn (repeated n-grams) and turns repeated verbatim."""
+    """Degenerate loops inside a turn, and a turn of one role said twice verbatim."""
 
     name: ClassVar[str] = "repetition"
 
@@ -104,22 +104,29 @@ class RepetitionFilter(SampleFilter):
 
     def check(self, sample: Sample) -> Verdict:
         """Reject a sample that loops."""
+        spec = self.spec
         seen: dict[str, int] = {}
         for number, turn in enumerate(sample.turns, 1):
-            words = words_of(str(turn.get("content") or ""))
+            text = str(turn.get("content") or "")
+            words = words_of(text)
             key = f"{turn.get('role')}:{' '.join(words)}"
-            if words and key in seen:
+            # "continue", "thanks", "yes" said twice are how people talk.
+            if len(words) >= spec.repeat_min_words and key in seen:
                 return reject(
                     f"repetition: {turn.get('role')} turn {number} repeats turn {seen[key]}"
                 )
-            seen[key] = number
-            if len(words) < self.spec.repetition_min_words:
+            seen.setdefault(key, number)
+            if spec.loops and (found := find_loop(text)) is not None:
+                return reject(
+                    f"repetition: {turn.get('role')} turn {number} loops ({found.describe()})"
+                )
+            if spec.max_repeated_share is None or len(words) < spec.repetition_min_words:
                 continue
-            share = repeated_share(words, self.spec.repetition_ngram)
-            if share > self.spec.max_repeated_share:
+            share = repeated_share(words, spec.repetition_ngram)
+            if share > spec.max_repeated_share:
                 return reject(
                     f"repetition: {turn.get('role')} turn {number} loops ({share:.0%} of words in "
-                    f"repeated {self.spec.repetition_ngram}-grams)"
+                    f"repeated {spec.repetition_ngram}-grams)"
                 )
         return KEEP
 

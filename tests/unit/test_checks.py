@@ -16,28 +16,28 @@ HISTORY = [turn("user", "My blood pressure was 150 over 95."), turn("assistant",
 
 
 @pytest.mark.parametrize(
-    ("candidate", "reason"),
+    ("candidate", "code"),
     [
-        (turn("user", "  "), "empty user turn"),
-        (turn("assistant", "?!"), "empty assistant turn"),
-        (turn("user", "As an AI, I can explain blood pressure."), "role flip"),
-        (turn("user", "Certainly! Blood pressure is the force of blood."), "role flip"),
-        (turn("user", "How can I help you today?"), "role flip"),
-        (turn("user", "Hello, I'm here to support you with your health."), "role flip"),
-        (turn("assistant", "Sure.\nUser: thanks a lot"), "role flip"),
-        (turn("user", "Hello, I'm your AI assistant. I'm here to help."), "role flip"),
-        (turn("user", "Sorry about that. As a medical professional, I can say"), "role flip"),
+        (turn("user", "  "), "empty"),
+        (turn("assistant", "?!"), "empty"),
+        (turn("user", "As an AI, I can explain blood pressure."), "role_flip"),
+        (turn("user", "Certainly! Blood pressure is the force of blood."), "role_flip"),
+        (turn("user", "How can I help you today?"), "role_flip"),
+        (turn("user", "Hello, I'm here to support you with your health."), "role_flip"),
+        (turn("assistant", "Sure.\nUser: thanks a lot"), "role_flip"),
+        (turn("user", "Hello, I'm your AI assistant. I'm here to help."), "role_flip"),
+        (turn("user", "Sorry about that. As a medical professional, I can say"), "role_flip"),
         (
             turn("user", "Hi. I'm here to help you. How can I assist?"),
-            "role flip",
+            "role_flip",
         ),
-        (turn("user", "Hello there. I am a medical professional in pediatrics."), "role flip"),
+        (turn("user", "Hello there. I am a medical professional in pediatrics."), "role_flip"),
         (turn("user", "<the person's next message>"), "placeholder"),
-        (turn("user", "Your message was rejected. Please try again later."), "prompt text"),
-        (turn("user", "The conversation so far: I'm Sarah and I'm worried."), "prompt text"),
+        (turn("user", "Your message was rejected. Please try again later."), "prompt_leak"),
+        (turn("user", "The conversation so far: I'm Sarah and I'm worried."), "prompt_leak"),
         (
             turn("user", "Hi. I am a healthcare AI assistant. What is hypertension?"),
-            "role flip",
+            "role_flip",
         ),
         (turn("user", "Hi, I'm [Your Name] and I have a question."), "placeholder"),
         (turn("user", "[Your question] has nothing to hide"), "placeholder"),
@@ -50,13 +50,12 @@ HISTORY = [turn("user", "My blood pressure was 150 over 95."), turn("assistant",
         (turn("user", "Hi there!<br> My son has a fever."), "markup"),
         (turn("user", "My mother takes [insert drug here] daily."), "placeholder"),
         (turn("user", "Dear [name], it's [address] and I need a doctor."), "placeholder"),
-        (turn("user", "my blood pressure was 150 over 95"), "repeated turn"),
-        (turn("user", "My blood pressure was 150 over 96."), "repeated turn"),
+        (turn("user", "my blood pressure was 150 over 95"), "repeat"),
     ],
 )
-def test_bad_turns_are_caught(candidate: Turn, reason: str) -> None:
+def test_bad_turns_are_caught(candidate: Turn, code: str) -> None:
     problem = first_problem(candidate, HISTORY)
-    assert problem is not None and problem.startswith(reason)
+    assert problem is not None and problem.code == code
 
 
 @pytest.mark.parametrize(
@@ -69,6 +68,8 @@ def test_bad_turns_are_caught(candidate: Turn, reason: str) -> None:
         turn("user", "Is a reading of <120 over <80 normal for my dad, who is 80?"),
         turn("assistant", "A reading of 150/95 is stage 2 hypertension; see your doctor."),
         turn("assistant", 'Log it as {"systolic": 150} or print(f"{reading}") in code.'),
+        # One number changed is a new reading, not a repeat.
+        turn("user", "My blood pressure was 150 over 96."),
     ],
 )
 def test_ordinary_turns_pass(candidate: Turn) -> None:
@@ -78,7 +79,8 @@ def test_ordinary_turns_pass(candidate: Turn) -> None:
 def test_truncation_is_a_problem_only_when_flagged() -> None:
     ok = turn("assistant", "Fine answer.")
     assert first_problem(ok, [], truncated=False) is None
-    assert "max_tokens" in (first_problem(ok, [], truncated=True) or "")
+    problem = first_problem(ok, [], truncated=True)
+    assert problem is not None and problem.code == "truncated" and "max_tokens" in problem.text
 
 
 def test_trim_and_label_helpers() -> None:
@@ -89,26 +91,38 @@ def test_trim_and_label_helpers() -> None:
     assert strip_speaker_label("Personally, I think") == "Personally, I think"
 
 
-def test_an_echo_of_the_other_role_with_a_sentence_added_is_a_repeat() -> None:
-    answer = (
-        "Diabetes is a metabolic disorder that involves the body's inability to process "
-        "glucose, the main source of energy. It can be caused by a combination of genetic "
-        "and environmental factors, and it is managed with diet, activity and medicine."
-    )
-    history: list[Turn] = [
-        {"role": "user", "content": "What is diabetes, exactly?"},
-        {"role": "assistant", "content": answer},
-    ]
-    echo: Turn = {"role": "user", "content": answer[:170] + " So what about type 2?"}
-    problem = first_problem(echo, history)
-    assert problem is not None and "copies most of an earlier assistant turn" in problem
-    # Quoting a short phrase of the answer is how people ask follow-ups: not a copy.
+ANSWER = (
+    "Diabetes is a metabolic disorder that involves the body's inability to process "
+    "glucose, the main source of energy. It can be caused by a combination of genetic "
+    "and environmental factors, and it is managed with diet, activity and medicine."
+)
+ANSWERED: list[Turn] = [
+    {"role": "user", "content": "What is diabetes, exactly?"},
+    {"role": "assistant", "content": ANSWER},
+]
+
+
+def test_the_whole_answer_echoed_back_is_an_echo() -> None:
+    problem = first_problem({"role": "user", "content": "Okay. " + ANSWER}, ANSWERED)
+    assert problem is not None and problem.code == "echo"
+
+
+def test_quoting_part_of_the_answer_with_a_question_is_a_follow_up() -> None:
+    # People quote back what they ask about (ShareGPT users paste answers to revise
+    # them): a partial copy that comes with a question is not an echo.
+    partial: Turn = {"role": "user", "content": ANSWER[:170] + " So what about type 2?"}
+    assert first_problem(partial, ANSWERED) is None
     follow_up: Turn = {
         "role": "user",
         "content": "You said it is managed with diet, activity and medicine. Which diet helps "
         "my father most, and how much walking should he do each day at his age?",
     }
-    assert first_problem(follow_up, history) is None
+    assert first_problem(follow_up, ANSWERED) is None
+
+
+def test_pasting_the_answer_back_with_an_instruction_is_a_request() -> None:
+    paste: Turn = {"role": "user", "content": "Make this shorter, please: " + ANSWER}
+    assert first_problem(paste, ANSWERED) is None
 
 
 def test_an_echo_with_words_changed_here_and_there_is_still_a_copy() -> None:
@@ -128,38 +142,20 @@ def test_an_echo_with_words_changed_here_and_there_is_still_a_copy() -> None:
         "child's health or concerns you might have."
     )
     problem = first_problem({"role": "user", "content": edited}, history)
-    assert problem is not None and "copies most of an earlier assistant turn" in problem
+    assert problem is not None and problem.code in ("echo", "role_flip")
 
 
-# Seen from SmolLM2-135M in the example run: turns that passed the older checks.
-FIRST_ANSWER = (
-    "Hey Sarah, I hope you're well. High blood pressure is a serious issue, affecting "
-    "millions of people around the world. But there's also a lot you can do to manage it, "
-    "and it's a bit overwhelming at first, but I'm here to help."
-)
-
-
-def test_a_long_verbatim_passage_of_an_earlier_turn_is_an_echo() -> None:
+def test_a_parallel_follow_up_is_not_a_repeat() -> None:
+    # "Summarize X's book ... for a growth agency", then the same for Y's course: real
+    # people ask parallel questions, and the answers share their frame.
+    first = "Summarize the main ideas of Atomic Habits for the team of a growth agency."
+    second = "Summarize the main ideas of Deep Work for the team of a growth agency."
     history: list[Turn] = [
-        {"role": "user", "content": "Hello! I'm Sarah. How do I manage high blood pressure?"},
-        {"role": "assistant", "content": FIRST_ANSWER},
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": "Atomic Habits argues that small changes compound."},
     ]
-    # The user opens by re-typing the answer's core sentence, then says something new:
-    # under the "most of" share, but a 20-word verbatim run.
-    echo = (
-        "Thanks. So high blood pressure is a serious issue, affecting millions of people "
-        "around the world. But there's also a lot you can do to manage it. My own readings "
-        "were 150 over 95 twice last week at the pharmacy, after I had walked there quickly "
-        "in the heat, and my doctor wants to see me again next month about it."
-    )
-    problem = first_problem({"role": "user", "content": echo}, history)
-    assert problem is not None and "a long passage of an earlier assistant turn" in problem
-    # Quoting a phrase back is a follow-up, not an echo.
-    quote = (
-        "You said there's a lot I can do to manage it. What should I change first, the salt "
-        "or the walking, and how soon would my readings come down if I did both?"
-    )
-    assert first_problem({"role": "user", "content": quote}, history) is None
+    assert first_problem({"role": "user", "content": second}, history) is None
+    assert first_problem({"role": "user", "content": first}, history) is not None
 
 
 def test_a_turn_that_loops_is_caught_and_prose_is_not() -> None:
@@ -170,7 +166,7 @@ def test_a_turn_that_loops_is_caught_and_prose_is_not() -> None:
         "it's often caused by a combination of factors."
     )
     problem = first_problem({"role": "assistant", "content": looping}, HISTORY)
-    assert problem is not None and problem.startswith("looping assistant turn")
+    assert problem is not None and problem.code == "loop"
     prose = (
         "A reading of 150 over 95 is in the stage 2 range. One reading is not a diagnosis: "
         "measure at home, seated and rested, twice a day for a week, and bring the log to "
@@ -190,4 +186,4 @@ def test_a_turn_that_loops_is_caught_and_prose_is_not() -> None:
 )
 def test_here_to_help_as_a_sign_off_is_a_role_flip(content: str, flip: bool) -> None:
     problem = first_problem({"role": "user", "content": content}, HISTORY)
-    assert (problem is not None and problem.startswith("role flip")) is flip
+    assert (problem is not None and problem.code == "role_flip") is flip

@@ -113,7 +113,12 @@ async def test_bad_turns_past_the_budget_reject_the_sample() -> None:
 
 async def test_repeated_turn_is_caught() -> None:
     context, _, _ = make_context(
-        [user_json("What is HbA1c?"), user_json("What is HbA1c?"), user_json("Is 8 high?")],
+        [
+            user_json("What does an HbA1c of 8 mean for me?"),
+            # Asked again word for word (short turns such as "continue" may repeat).
+            user_json("What does an HbA1c of 8 mean for me?"),
+            user_json("Is 8 high?"),
+        ],
         ["It reflects average glucose.", "Yes, 8 is above the usual target."],
     )
     out = await run(context)
