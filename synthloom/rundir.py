@@ -123,34 +123,6 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path / self.SPEC, spec_json)
 
-    def tally(self, planned_ids: set[str]) -> tuple[Counts, set[str]]:
-        """Counts over the planned ids and the set of ids already finished."""
-        counts = Counts(requested=len(planned_ids))
-        done: set[str] = set()
-        for record in iter_records(self.samples_path):
-            sid = str(record.get("metadata", {}).get("id"))
-            if sid in planned_ids and sid not in done:
-                done.add(sid)
-                counts.accepted += 1
-                counts.usage += Usage.of(record["metadata"].get("usage"))
-        for record in iter_records(self.rejects_path):
-            sid = str(record.get("id"))
-            if sid in planned_ids and sid not in done:
-                done.add(sid)
-                if record.get("status") == "failed":
-                    counts.failed += 1
-                else:
-                    counts.rejected += 1
-                counts.usage += Usage.of(record.get("usage"))
-                reason = reason_key(str(record.get("reason", "")))
-                counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
-        return counts, done
-
-    def lost_ids(self) -> set[str]:
-        """Ids recorded as rejected or failed (and not also accepted)."""
-        accepted = {str(r.get("metadata", {}).get("id")) for r in iter_records(self.samples_path)}
-        return {str(r.get("id")) for r in iter_records(self.rejects_path)} - accepted
-
     PLANS = "plans"
 
     def saved_plans(self) -> list[Plan]:
