@@ -151,3 +151,20 @@ def test_interactive_preview_pauses_before_each_call_and_q_stops_it(
     assert len(server.request_log) == sent + 1
     assert "send call 2?" in stop.stdout and "call 3" not in stop.stdout
     assert "it would write" not in stop.stdout
+
+
+def test_preview_plays_a_chain_of_thought_sample_node_by_node(
+    server: ScriptedOpenAIServer, tmp_path: Path
+) -> None:
+    spec_file = tmp_path / "cot.yaml"
+    text = spec_yaml(server.base_url, tmp_path / "run", samples=3)
+    spec_file.write_text(text.replace("task: dialogue", "task: cot"))
+    done = cli("preview", str(spec_file), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "call 1 · write_question · scripted-model" in out
+    assert "▸ write_question: question accepted" in out
+    assert "call 2 · reason_step" in out and "▸ check_step: step 1 accepted" in out
+    sent = len(server.request_log)
+    assert len(re.findall(r"call \d+ · \w+ · scripted-model", out)) == sent
+    assert f"{sent} model calls" in out and not (tmp_path / "run").exists()
