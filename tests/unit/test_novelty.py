@@ -163,3 +163,14 @@ async def test_an_opening_that_keeps_repeating_rejects_the_sample() -> None:
     assert out["reason"].startswith("near_duplicate of seen (opening")
     assert "after 3 tries" in out["reason"]
     assert len(user_model.prompts) == 3 and assistant_model.prompts == []
+
+
+def test_every_indexed_sample_is_found_after_its_buckets_grew() -> None:
+    gate = index()
+    kept = [record(f"s{i}", f"opening {i} " + text(5000 + i, 6), text(i, 40)) for i in range(1500)]
+    for r in kept:
+        assert gate.admit(r) is None
+    # 1,500 samples x 16 bands outgrew the first table several times; nothing was lost.
+    for i in range(0, 1500, 7):
+        near = gate.admit(record("again", f"opening {i} " + text(5000 + i, 6), text(i, 40)))
+        assert near is not None and near.of == f"s{i}" and near.similarity == 1.0
