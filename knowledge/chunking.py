@@ -11,6 +11,8 @@ a hash of that text, so the same content always gets the same id.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -22,6 +24,11 @@ from langchain_text_splitters import (
 from knowledge.loaders import Document, Part
 
 BREADCRUMB_SEPARATOR = " > "
+# Characters of Markdown handed to the heading splitter at a time (see `_pieces`).
+PIECE_CHARS = 64_000
+# The heading splitter's own rules for headings and code fences.
+_HEADING = re.compile(r"^(#{1,6}) (.*)")
+_CODE_FENCE = re.compile(r"^(```|~~~)")
 # Paragraph, sentence, line, clause, word: the first that fits wins.
 _SEPARATORS = ["\n\n", ". ", "? ", "! ", "\n", "; ", ", ", " ", ""]
 
@@ -47,13 +54,44 @@ def _packer(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
     )
 
 
+def _pieces(text: str, block: int = PIECE_CHARS) -> Iterator[str]:
+    """The text cut at blank lines into pieces of about `block` characters.
+
+    Each piece starts with the heading lines in force there, so the Markdown splitter
+    (quadratic in a text's lines) sees the same heading path piece by piece as it
+    would in the whole text; only sections longer than `block` are cut in two.
+    """
+    stack: list[tuple[int, str]] = []
+    lines: list[str] = []
+    size = 0
+    fenced = False
+    for line in text.splitlines(keepends=True):
+        if _CODE_FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and (heading := _HEADING.match(line)):
+            depth = len(heading.group(1))
+            stack = [(d, h) for d, h in stack if d < depth]
+            if size >= block:
+                yield "".join(lines)
+                lines, size = [h for _, h in stack], 0
+            stack.append((depth, line if line.endswith("\n") else line + "\n"))
+        lines.append(line)
+        size += len(line)
+        # A blank line ends a paragraph; past twice the size any line will do.
+        if not fenced and (size >= 2 * block or (size >= block and not line.strip())):
+            yield "".join(lines)
+            lines, size = [h for _, h in stack], 0
+    if size:
+        yield "".join(lines)
+
+
 def _sections(part: Part) -> list[tuple[list[str], str]]:
     """(heading path, body) pairs of one part."""
     if not part.markdown:
         return [([], part.text)]
     splitter = ExperimentalMarkdownSyntaxTextSplitter(strip_headers=True)
     sections = []
-    for piece in splitter.split_text(part.text):
+    for piece in (doc for text in _pieces(part.text) for doc in splitter.split_text(text)):
         headings = [
             str(value)
             for key, value in sorted(piece.metadata.items())
