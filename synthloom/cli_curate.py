@@ -127,7 +127,50 @@ def run_curation(
             )
         )
     _print_curation(result, console)
+    _refresh_coverage(run_dir, spec, console)
     return result
+
+
+def _refresh_coverage(run_dir: Path, spec: RunSpec, console: Console) -> None:
+    """Rewrite `coverage.json` to count what curation kept, and say which leaves fell short.
+
+    A tree run's dropped slots are refilled by the next `synthloom run` (the same
+    command), on their leaf and cell, while `coverage.replacements` allows.
+    """
+    from knowledge.concepts import ConceptTree
+    from synthloom.coverage import write_run_coverage
+    from synthloom.planning import Planner
+    from synthloom.rundir import RunDir
+
+    tree_file = None if spec.concepts is None else spec.concepts.output or run_dir / "concepts.json"
+    if tree_file is None or not tree_file.is_file():
+        return
+    tree = ConceptTree.load(tree_file)
+    plans = [*Planner(spec, tree).plans(), *RunDir(run_dir).saved_plans()]
+    attempts = spec.coverage.replacements + 1
+    write_run_coverage(run_dir, tree, plans, tree_file=tree_file.name, max_attempts=attempts)
+    for line in short_leaves(run_dir, attempts):
+        console.print(line, markup=False, highlight=False)
+
+
+def short_leaves(run_dir: Path, attempts: int) -> list[str]:
+    """One line per leaf with fewer kept samples than planned, saying why."""
+    from synthloom.curate.rundata import read_json
+
+    document = read_json(run_dir / "coverage.json", "coverage file")
+    lines = []
+    for c in document["leaves"].values():
+        if c["accepted"] >= c["planned"]:
+            continue
+        if c["pending"]:
+            why = f"{c['pending']} to generate: `synthloom run` refills it on this leaf and cell"
+        else:
+            why = (
+                f"{c['given_up']} slot(s) given up after {attempts} attempt(s); raise "
+                "`coverage.replacements` to try again"
+            )
+        lines.append(f"leaf {c['topic']!r}: {c['accepted']} of {c['planned']} kept; {why}")
+    return lines
 
 
 def _print_curation(result: CurationResult, console: Console) -> None:

@@ -30,7 +30,7 @@ from knowledge.concepts_spec import ConceptsSpec, ExpandSpec
 from knowledge.spec import KnowledgeSpec
 from synthloom.errors import SpecError, SynthloomError, yaml_error
 from synthloom.spec import ModelsSpec, RunSpec, _format_errors
-from synthloom.store import iter_records, rewrite_jsonl
+from synthloom.store import rewrite_jsonl
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -141,12 +141,10 @@ def _with_run_coverage(tree: ConceptTree, run: Path | None) -> bool:
         # Plans of the run's own tree: slots not yet run count as pending.
         plans = list(Planner(spec, tree).plans())
         max_attempts = spec.coverage.replacements + 1
-    report = run_coverage(
-        plans,
-        iter_records(run / "samples.jsonl"),
-        iter_records(run / "rejects.jsonl"),
-        max_attempts=max_attempts,
-    )
+    from synthloom.survivors import surviving
+
+    kept, lost = surviving(run)  # after curation: what it kept
+    report = run_coverage(plans, kept, lost, max_attempts=max_attempts)
     report.apply(tree)
     return True
 

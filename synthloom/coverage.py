@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from knowledge.concepts import ConceptTree
-from synthloom.store import iter_records, write_json_atomic
+from synthloom.store import write_json_atomic
+from synthloom.survivors import surviving
 
 Cell = dict[str, str]
 Outcome = Literal["accepted", "rejected", "failed"]
@@ -529,13 +530,12 @@ def write_run_coverage(
     tree_file: str,
     max_attempts: int,
 ) -> dict[str, Any]:
-    """Write the run folder's `coverage.json` (atomically) and return its summary."""
-    report = run_coverage(
-        plans,
-        iter_records(run_path / "samples.jsonl"),
-        iter_records(run_path / "rejects.jsonl"),
-        max_attempts=max_attempts,
-    )
+    """Write the run folder's `coverage.json` (atomically) and return its summary.
+
+    After curation it counts what curation kept (`synthloom.survivors`).
+    """
+    kept, lost = surviving(run_path)
+    report = run_coverage(plans, kept, lost, max_attempts=max_attempts)
     document = coverage_document(report, tree, tree_file=tree_file, max_attempts=max_attempts)
     write_json_atomic(run_path / COVERAGE_FILE, document)
     return coverage_summary(document)

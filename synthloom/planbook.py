@@ -18,6 +18,7 @@ from synthloom.records import Plan, Usage
 from synthloom.rundir import Counts, RunDir, reason_key
 from synthloom.spec import RunSpec
 from synthloom.store import iter_records
+from synthloom.survivors import curation_drops
 
 
 def _is_base(plan: Mapping[str, Any]) -> bool:
@@ -100,6 +101,11 @@ class PlanBook:
         if lost:
             for record in iter_records(self.run_dir.samples_path):
                 lost.pop(str(record.get("metadata", {}).get("id")), None)
+        # A sample the last curation dropped leaves its slot short too: it is refilled.
+        for record in curation_drops(self.run_dir.path):
+            meta = record.get("metadata") or {}
+            base = "index" in meta and _is_base(meta)
+            lost[str(record.get("id"))] = int(meta["index"]) if base else -1
         return lost
 
     def _replacements_so_far(self) -> dict[str, Plan]:

@@ -27,6 +27,7 @@ from synthloom.run_tree import load_run_tree
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec
 from synthloom.store import iter_records
+from synthloom.survivors import surviving
 
 CellKey = tuple[str, tuple[tuple[str, str], ...]]
 SIMILARITY_WEIGHT = 0.5
@@ -114,12 +115,14 @@ def collect_cells(
         key = cell_of(plan.topic, plan.conditions)
         cells.setdefault(key, CellStats(key))
         by_id[plan.id] = key
-    for record in iter_records(run_dir.samples_path):
+    # After curation a cell counts what curation kept; what it dropped is a reject.
+    kept, lost = surviving(run_dir.path)
+    for record in kept:
         hit = by_id.get(str(record.get("metadata", {}).get("id")))
         if hit is not None:
             cells[hit].accepted += 1
             cells[hit].examples.append(opening_text(record))
-    for record in iter_records(run_dir.rejects_path):
+    for record in lost:
         hit = by_id.get(str(record.get("id")))
         if hit is not None:
             cells[hit].rejected += 1
