@@ -230,3 +230,25 @@ refine: {{samples_per_round: 6}}
     assert {p.topic for p in plans} == unplanned
     leaf_of = {tree.topic(leaf): leaf for leaf in tree.leaves()}
     assert all(p.leaf is not None and p.leaf == leaf_of[p.topic] for p in plans)
+
+
+def test_after_curation_a_cell_counts_only_what_curation_kept(tmp_path: Path) -> None:
+    spec, run_dir = skewed_run(tmp_path, {"asthma": 10, "gout": 10, "anemia": 10})
+    before = plan_round(spec, run_dir, 1)
+    # Curation dropped every gout sample: gout is now the weak topic.
+    samples = [json.loads(line) for line in run_dir.samples_path.read_text().splitlines()]
+    gout = [s for s in samples if s["metadata"]["topic"] == "gout"]
+    curated = run_dir.path / "curated"
+    curated.mkdir()
+    kept = [s for s in samples if s["metadata"]["topic"] != "gout"]
+    (curated / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in kept))
+    dropped = [
+        {"id": s["metadata"]["id"], "status": "rejected", "reason": "judge: overall 2",
+         "metadata": s["metadata"], "messages": s["messages"]}
+        for s in gout
+    ]  # fmt: skip
+    (curated / "rejects.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dropped))
+    (curated / "curation.json").write_text("{}")
+    after = plan_round(spec, run_dir, 1)
+    assert Counter(p.topic for p in after)["gout"] > Counter(p.topic for p in before)["gout"]
+    assert Counter(p.topic for p in after).most_common(1)[0][0] == "gout"
