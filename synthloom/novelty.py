@@ -75,6 +75,10 @@ class NoveltyGate(Protocol):
         """Accept the sample into the index, or name the accepted sample it repeats."""
         ...
 
+    def summary(self) -> dict[str, int]:
+        """What `run.json` says of the gate."""
+        ...
+
 
 def sample_text(record: Mapping[str, Any]) -> str:
     """The words a sample is compared by: its user and assistant turns, in order."""

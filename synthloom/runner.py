@@ -39,7 +39,7 @@ from knowledge.concepts import ConceptTree
 from synthloom import signals
 from synthloom.coverage import write_run_coverage
 from synthloom.inflight import InFlight
-from synthloom.novelty import NoveltyIndex, near_duplicate_reason, open_index
+from synthloom.novelty import NoveltyGate, near_duplicate_reason, open_index
 from synthloom.planbook import Done, PlanBook
 from synthloom.planning import Planner
 from synthloom.records import Plan, RejectRecord, Turn, Usage
@@ -152,7 +152,7 @@ class DatasetRun:
         self.run_dir = RunDir(spec.output)
         self.fingerprint = spec.plan_fingerprint()
         self.task = make_task(spec, models)
-        self.gate: NoveltyIndex | None = None
+        self.gate: NoveltyGate | None = None
         """The novelty gate (a sharded run's driver would own it and serve its calls)."""
         self.model_names = {role: model_name(m) for role, m in models.items()}
         self.grace_s = grace_s
