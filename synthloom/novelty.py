@@ -257,10 +257,12 @@ class _ShingleIndex:
         """Index `text` under `key` (an empty text is not indexed)."""
         self._insert(key, *self._sketch(text))
 
-    def check_and_add(self, key: int, text: str) -> list[tuple[int, float]]:
-        """`near`, then `add` when nothing is near: one sketch, one call."""
+    def check_and_add(
+        self, key: int, text: str, *, allowed: int | None = None
+    ) -> list[tuple[int, float]]:
+        """`near` (but for key `allowed`), then `add` when nothing is near: one call."""
         shingles, keys = self._sketch(text)
-        found = self._verified(shingles, keys)
+        found = [hit for hit in self._verified(shingles, keys) if hit[0] != allowed]
         if not found:
             self._insert(key, shingles, keys)
         return found
@@ -283,6 +285,7 @@ class NoveltyIndex:
         self._samples = _ShingleIndex(threshold, ngram=ngram, num_perm=num_perm)
         self._openings = _ShingleIndex(opening_threshold, ngram=ngram, num_perm=num_perm)
         self._ids: list[str] = []
+        self._key_of: dict[str, int] = {}
         self._opening_text: list[str] = []
         self._recent: dict[str, deque[int]] = {}
         self.refused = 0
@@ -333,7 +336,9 @@ class NoveltyIndex:
         """Accept the sample, or name the accepted sample it repeats (and index nothing)."""
         dump = record.model_dump(mode="json")
         key = len(self._ids)
-        found = self._samples.check_and_add(key, sample_text(dump))
+        # An evolved variant deepens its parent on purpose: it may stay close to it.
+        parent = self._key_of.get(str(dump["metadata"].get("parent_id")))
+        found = self._samples.check_and_add(key, sample_text(dump), allowed=parent)
         if found:
             self.refused += 1
             return self._near(*found[0])
@@ -342,6 +347,7 @@ class NoveltyIndex:
 
     def _remember(self, key: int, sample_id: str, record: Mapping[str, Any]) -> None:
         opening = opening_of(record)
+        self._key_of[sample_id] = key
         self._ids.append(sample_id)
         self._opening_text.append(opening)
         self._openings.add(key, opening)

@@ -174,3 +174,14 @@ def test_every_indexed_sample_is_found_after_its_buckets_grew() -> None:
     for i in range(0, 1500, 7):
         near = gate.admit(record("again", f"opening {i} " + text(5000 + i, 6), text(i, 40)))
         assert near is not None and near.of == f"s{i}" and near.similarity == 1.0
+
+
+def test_an_evolved_variant_may_stay_close_to_its_parent_only() -> None:
+    gate = index()
+    assert gate.admit(record("parent", text(1, 20), text(2))) is None
+    assert gate.admit(record("other", text(3, 20), text(4))) is None
+    variant = record("v", text(1, 20), edited(text(2), 2), parent_id="parent")
+    assert gate.admit(variant) is None  # deepening its own parent on purpose
+    close_to_other = record("w", text(3, 20), edited(text(4), 2), parent_id="parent")
+    near = gate.admit(close_to_other)
+    assert near is not None and near.of == "other"
