@@ -30,9 +30,11 @@ from synthloom.textstats import (
     find_loop,
     looks_like_code,
     mask_structure,
-    shingles,
+    prompt_grams,
+    shares_gram,
     strip_fences,
     uncovered_words,
+    word_count,
     words_of,
 )
 from synthloom.voice import assistant_voice, judged
@@ -152,7 +154,12 @@ _ASSISTANT_ANYWHERE = re.compile(
     r"|\bhow (?:can|may) i (?:help|assist) you\b"
     r"|\bi(?:'m| am) here to (?:help|support|assist)(?: you\b|\s*(?:[.!]|$))"
     r"|\bi(?:'m| am) (?:a|an|your) (?:(?:medical|healthcare|health care|health) "
-    r"(?:professional|assistant)|(?:\w+ )?ai assistant)\b",
+    r"(?:professional|assistant)|(?:\w+ )?ai assistant)\b"
+    # An assistant speaking of its own output; a person says "the code you wrote".
+    r"|\b(?:the|this|that|my) (?:code|answer|response|example|script|text) i "
+    r"(?:generated|provided|gave you|wrote for you|suggested)\b"
+    r"|\bi hope (?:this|that) (?:helps|answers your question)\b"
+    r"|\bi apologi[sz]e for (?:the|any) (?:confusion|inconvenience|oversight)\b",
     re.IGNORECASE,
 )
 # The assistant writing the person's side of the dialogue (another kind of flip).
@@ -235,16 +242,14 @@ class CheckContext:
     """What the checks compare a turn with besides the dialogue: the prompts' own text."""
 
     prompts: tuple[str, ...] = ()
-    prompt_grams: frozenset[int] = field(default_factory=frozenset)
+    words: int = DEFAULT_CHECKS.prompt_leak_words
+    grams: frozenset[int] = field(default_factory=frozenset)
 
     @classmethod
     def of(cls, *texts: str, words: int = DEFAULT_CHECKS.prompt_leak_words) -> CheckContext:
         """A context whose prompt texts (system prompts, templates) a turn must not copy."""
         kept = tuple(t for t in texts if t and t.strip())
-        grams: set[int] = set()
-        for text in kept:
-            grams |= shingles(text, words)
-        return cls(kept, frozenset(grams))
+        return cls(kept, words, prompt_grams(kept, words))
 
 
 @lru_cache(maxsize=1)
@@ -339,9 +344,7 @@ def check_prompt_leak(
             "prompt_leak",
             f"prompt text in the {candidate['role']} turn: write only what the person says",
         )
-    if ctx.prompt_grams and not ctx.prompt_grams.isdisjoint(
-        shingles(content, cfg.prompt_leak_words)
-    ):
+    if shares_gram(content, ctx.grams, ctx.words):
         return Finding(
             "prompt_leak",
             f"prompt text in the {candidate['role']} turn: it copies the instructions",
@@ -384,7 +387,9 @@ def check_role_flip(
         return None
     if _writes_user_lines(content, history):
         return Finding("role_flip", "role flip: the assistant wrote the user's lines")
-    if voiced and assistant_voice(content) <= margin:
+    # Assistants answer tersely or ask back; only a turn the model is sure a person
+    # wrote counts here (speaker tags above catch the usual way of playing the user).
+    if voiced and assistant_voice(content) <= (1.0 - cfg.role_voice) / 5:
         return Finding(
             "role_flip",
             "role flip: the assistant turn reads as the person's message; answer it instead",
@@ -399,11 +404,17 @@ NEW_WORDS_SHARE = 0.03
 NEW_SHORT_SHARE = 0.1  # "Deep Work" for "Atomic Habits" in a 14-word question
 
 
-def _says_new_things(text: str, earlier: str, earlier_grams: frozenset[int]) -> bool:
+def _says_new_things(text: str, earlier: str) -> bool:
     vocabulary = set(words_of(earlier))
-    new = {w for w in uncovered_words(text, earlier_grams) if w not in vocabulary}
+    new = {w for w in uncovered_words(text, earlier) if w not in vocabulary}
     size = len(words_of(text))
     return len(new) > max(NEW_WORDS, NEW_WORDS_SHARE * size) or len(new) >= NEW_SHORT_SHARE * size
+
+
+def _comparable(size: int, other: str) -> bool:
+    # Two turns that each cover most of the other are of like length; this skips the
+    # n-gram work for most pairs.
+    return size / 2 <= word_count(other) <= size * 2
 
 
 def _asks_for_change(text: str) -> bool:
@@ -421,21 +432,20 @@ def check_repeat(
     text = candidate["content"]
     if len(words_of(text)) < cfg.repeat_min_words:
         return None
-    mine = shingles(text)
     request = history[-1]["content"] if history and history[-1]["role"] != candidate["role"] else ""
+    size = word_count(text)
     for earlier in history:
-        if earlier["role"] != candidate["role"]:
+        if earlier["role"] != candidate["role"] or not _comparable(size, earlier["content"]):
             continue
-        theirs = shingles(earlier["content"])
-        forward = covered_share(text, theirs)
+        forward = covered_share(text, earlier["content"])
         if forward < cfg.repeat_share:
             continue
-        backward = covered_share(earlier["content"], mine)
+        backward = covered_share(earlier["content"], text)
         if backward < cfg.repeat_share:
             continue
         # A parallel answer ("the same for mythical creatures") keeps the frame and says
         # new things in it; a repeat says nothing the earlier turn did not.
-        if _says_new_things(text, earlier["content"], theirs):
+        if _says_new_things(text, earlier["content"]):
             continue
         # A revision the person asked for may keep most of the text, but not all of it.
         if request and _asks_for_change(request) and min(forward, backward) < SAME_TURN_SHARE:
@@ -455,22 +465,21 @@ def check_echo(
     text = candidate["content"]
     if len(words_of(text)) < cfg.repeat_min_words:
         return None
-    mine = shingles(text)
     last_user = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
+    size = word_count(text)
     for earlier in history:
-        if earlier["role"] == candidate["role"]:
+        if earlier["role"] == candidate["role"] or not _comparable(size, earlier["content"]):
             continue
-        theirs = shingles(earlier["content"])
-        forward = covered_share(text, theirs)
+        forward = covered_share(text, earlier["content"])
         if forward < cfg.echo_share:
             continue
-        backward = covered_share(earlier["content"], mine)
+        backward = covered_share(earlier["content"], text)
         if backward < cfg.echo_share:
             continue
         same = min(forward, backward) >= SAME_TURN_SHARE
         if candidate["role"] == "user":
             # Pasting the answer back with an instruction ("make this shorter: ...").
-            added = uncovered_words(text, theirs)
+            added = uncovered_words(text, earlier["content"])
             if len(added) >= 2 and _asks(" ".join(added)):
                 continue
         elif _asks_for_change(last_user) and not same:

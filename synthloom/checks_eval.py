@@ -210,6 +210,8 @@ def _evaluate_record(
                     {"record": record.id, "message": index, "text": _clip(turn["content"])}
                 )
         for finding in findings:
+            if finding.code == "cut_off" and not checks.cut_off:
+                continue  # tallied on its own above
             check = report.checks.setdefault(finding.code, CheckTally())
             check.turns[turn["role"]] += 1
             if kind is None:

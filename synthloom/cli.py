@@ -322,6 +322,7 @@ def prompts(
 
 def _register_subcommands() -> None:
     # Each family lives in its own module; registering here keeps one entry point.
+    from synthloom.cli_checks import checks_app
     from synthloom.cli_curate import compare, curate, report
     from synthloom.cli_knowledge import demos_app, ingest, kb_app
     from synthloom.cli_preview import preview
@@ -333,6 +334,7 @@ def _register_subcommands() -> None:
     app.add_typer(demos_app, name="demos")
     app.add_typer(kb_app, name="kb")
     app.add_typer(tree_app, name="tree")
+    app.add_typer(checks_app, name="checks")
     app.command()(curate)
     app.command()(report)
     app.command()(compare)

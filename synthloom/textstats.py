@@ -63,7 +63,6 @@ _CODE_LINE = re.compile(
     r"|^\s*(?:at |File \"|Traceback )",
     re.MULTILINE,
 )
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 # Songs, poems and scripts repeat lines by design.
 _VERSE_MARK = re.compile(
     r"^\s*[\[(]?\s*(?:chorus|refrain|verse|bridge|hook|outro|intro|pre-chorus)\b",
@@ -71,9 +70,19 @@ _VERSE_MARK = re.compile(
 )
 
 
+@lru_cache(maxsize=16384)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.lower()))
+
+
+def word_count(text: str) -> int:
+    """How many words `text` has (cached with its tokens)."""
+    return len(_words(text))
+
+
 def words_of(text: str) -> list[str]:
     """Lowercased word tokens (letters, digits, underscore), punctuation dropped."""
-    return _WORD.findall(text.lower())
+    return list(_words(text))
 
 
 def strip_fences(text: str) -> str:
@@ -81,6 +90,7 @@ def strip_fences(text: str) -> str:
     return _FENCE.sub("\n", text) if "```" in text or "~~~" in text else text
 
 
+@lru_cache(maxsize=8192)
 def mask_structure(text: str) -> str:
     """The prose of a turn: fenced, inline and indented code, tables and quotes blanked."""
     if "`" in text or "~~~" in text:
@@ -90,9 +100,11 @@ def mask_structure(text: str) -> str:
         text = _TABLE_ROW.sub("", text)
     if ">" in text:
         text = _QUOTE_LINE.sub("", text)
-    if "    " in text or "\t" in text:
+    if "\n    " in text or "\n\t" in text:
         text = _INDENTED_CODE.sub("\n", text)
-    return _CODE_LINE.sub("", text)
+    if any(ch in text for ch in ";{}=>") or "Traceback" in text or ")\n" in text:
+        text = _CODE_LINE.sub("", text)
+    return text
 
 
 def looks_like_code(text: str) -> bool:
@@ -104,8 +116,14 @@ def looks_like_code(text: str) -> bool:
     return code >= 2 and code >= 0.2 * len(lines)
 
 
+_VERSE_WORDS = ("chorus", "refrain", "verse", "bridge", "hook", "outro", "intro")
+
+
 def has_verse(text: str) -> bool:
     """Whether the text is laid out as a song or poem (chorus, verse, bridge markers)."""
+    low = text.lower()
+    if not any(word in low for word in _VERSE_WORDS):
+        return False
     return _VERSE_MARK.search(text) is not None
 
 
@@ -124,7 +142,7 @@ def repeated_share(words: list[str], n: int) -> float:
 
 
 def _ids(items: Sequence[str]) -> np.ndarray:
-    return np.fromiter((hash(item) for item in items), dtype=np.int64, count=len(items))
+    return np.array([hash(item) for item in items], dtype=np.int64)
 
 
 def _longest_run(equal: np.ndarray) -> tuple[int, int]:
@@ -153,24 +171,42 @@ class Loop:
         return f"the same {self.unit} {self.repeats} times ({self.words} words)"
 
 
-def _loop_words(text: str) -> list[str]:
+_BLANKS = re.compile(r"\\_|(?<![^\W_])_+(?![^\W_])")
+_LOOP_TOKEN = re.compile(r"\w+|[.!?\n]+")
+
+
+def _unblanked(text: str) -> str:
     # Form blanks (\_\_\_) and rules are layout, not words.
-    return [w for w in words_of(text) if w.strip("_")]
+    return _BLANKS.sub(" ", text) if "_" in text else text
+
+
+def _loop_words(text: str) -> list[str]:
+    return _WORD.findall(_unblanked(text.lower()))
 
 
 def _sentences(prose: str) -> list[str]:
-    out = []
-    for match in _SENTENCE.finditer(prose):
-        norm = " ".join(_loop_words(match.group(0)))
-        if norm:
-            out.append(norm)
+    """Each sentence or line of the prose as its normalised words (one regex pass)."""
+    out: list[str] = []
+    current: list[str] = []
+    for token in _LOOP_TOKEN.findall(_unblanked(prose.lower())):
+        if token[0] in ".!?\n":
+            if current:
+                out.append(" ".join(current))
+                current = []
+        else:
+            current.append(token)
+    if current:
+        out.append(" ".join(current))
     return out
 
 
 def _sentence_loop(sentences: list[str]) -> Loop | None:
     ids = _ids(sentences)
     for period in range(1, len(sentences) // 2 + 1):
-        run, start = _longest_run(ids[period:] == ids[:-period])
+        equal = ids[period:] == ids[:-period]
+        if np.count_nonzero(equal) < period:
+            continue  # no stretch of `period` equal sentences: nothing repeats at this period
+        run, start = _longest_run(equal)
         if run < period:
             continue
         repeats = run // period + 1
@@ -200,10 +236,13 @@ def _phrase_loop(words: list[str], *, min_repeats: int, min_words: int = 0) -> L
         return None
     ids = _ids(words)
     for period in range(1, min(LOOP_PHRASE_MAX_WORDS, len(words) // min_repeats) + 1):
-        run, _ = _longest_run(ids[period:] == ids[:-period])
-        repeats = run // period + 1
         # Short units must repeat more often: "no, no, no" is emphasis, not a loop.
         needed = max(min_repeats, 6 // period + 1)
+        equal = ids[period:] == ids[:-period]
+        if np.count_nonzero(equal) < period * (needed - 1):
+            continue
+        run, _ = _longest_run(equal)
+        repeats = run // period + 1
         if run >= period and repeats >= needed and run + period >= min_words:
             return Loop("phrase", repeats, run + period)
     return None
@@ -257,39 +296,79 @@ SHINGLE = 5
 
 
 @lru_cache(maxsize=8192)
+def _word_ids(text: str) -> np.ndarray:
+    words = _words(text)
+    return np.array([hash(w) for w in words], dtype=np.int64)
+
+
+@lru_cache(maxsize=8192)
+def _gram_ids(text: str, n: int) -> np.ndarray:
+    """Hashes of the text's word n-grams in order (one per start; the whole text if short)."""
+    ids = _word_ids(text)
+    if not len(ids):
+        return ids
+    if len(ids) < n:
+        return np.array([hash(_words(text))], dtype=np.int64)
+    # A rolling polynomial over word hashes: one vector pass instead of a tuple per gram.
+    size = len(ids) - n + 1
+    grams = ids[:size].copy()
+    with np.errstate(over="ignore"):
+        for offset in range(1, n):
+            grams = grams * np.int64(1_000_003) + ids[offset : offset + size]
+    return grams
+
+
+@lru_cache(maxsize=8192)
+def _gram_list(text: str, n: int) -> list[int]:
+    return _gram_ids(text, n).tolist()  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=8192)
+def _gram_set(text: str, n: int) -> frozenset[int]:
+    return frozenset(_gram_list(text, n))
+
+
 def shingles(text: str, n: int = SHINGLE) -> frozenset[int]:
-    """Hashed word n-grams of a text (cached: every turn is compared with each later one)."""
-    words = words_of(text)
-    if len(words) < n:
-        return frozenset([hash(tuple(words))]) if words else frozenset()
-    return frozenset(hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1))
+    """Hashed word n-grams of a text, as a set."""
+    return _gram_set(text, n)
 
 
-def covered_share(text: str, other: frozenset[int], n: int = SHINGLE) -> float:
+def _covered(text: str, other: str, n: int) -> np.ndarray:
+    size = len(_words(text))
+    theirs = _gram_set(other, n)
+    hits = np.array([g in theirs for g in _gram_list(text, n)], dtype=np.int8)
+    if not size or not len(hits):
+        return np.zeros(size, dtype=bool)
+    if size < n:
+        return np.full(size, bool(hits[0]))
+    # A word is covered when any n-gram holding it is shared.
+    return np.convolve(hits, np.ones(n, dtype=np.int8))[:size] > 0
+
+
+def covered_share(text: str, other: str, n: int = SHINGLE) -> float:
     """Share of `text`'s words inside word n-grams that also occur in `other`.
 
     A copy with a few words changed here and there still scores high, a turn that
     quotes one phrase of another scores low.
     """
-    words = words_of(text)
-    if not words:
-        return 0.0
-    if len(words) < n:
-        return 1.0 if hash(tuple(words)) in other else 0.0
-    covered = np.zeros(len(words), dtype=bool)
-    for i in range(len(words) - n + 1):
-        if hash(tuple(words[i : i + n])) in other:
-            covered[i : i + n] = True
-    return float(covered.mean())
+    covered = _covered(text, other, n)
+    return float(covered.mean()) if len(covered) else 0.0
 
 
-def uncovered_words(text: str, other: frozenset[int], n: int = SHINGLE) -> list[str]:
+def uncovered_words(text: str, other: str, n: int = SHINGLE) -> list[str]:
     """The words of `text` outside n-grams shared with `other` (what a copy adds)."""
-    words = words_of(text)
-    if len(words) < n:
-        return [] if hash(tuple(words)) in other else words
-    covered = np.zeros(len(words), dtype=bool)
-    for i in range(len(words) - n + 1):
-        if hash(tuple(words[i : i + n])) in other:
-            covered[i : i + n] = True
-    return [w for w, c in zip(words, covered, strict=True) if not c]
+    covered = _covered(text, other, n)
+    return [w for w, c in zip(_words(text), covered, strict=True) if not c]
+
+
+def prompt_grams(texts: tuple[str, ...], n: int) -> frozenset[int]:
+    """The n-gram hashes of several texts (prompt files), for `shares_gram`."""
+    out: set[int] = set()
+    for text in texts:
+        out |= _gram_set(text, n)
+    return frozenset(out)
+
+
+def shares_gram(text: str, grams: frozenset[int], n: int) -> bool:
+    """Whether `text` has any word n-gram in `grams`."""
+    return bool(grams) and not grams.isdisjoint(_gram_list(text, n))

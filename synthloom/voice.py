@@ -26,16 +26,18 @@ TAIL_TOKENS = 20
 MODEL_FILE = "role_voice.npz"
 
 
-def features(text: str) -> list[str]:
-    """The named features of one turn (the trainer and the scorer share them)."""
+def features(text: str, *, layout_only: bool = False) -> list[str]:
+    """The named features of one turn: its words, opening and tail, and its layout."""
     text = text.strip()
-    low = text.lower()
-    tokens = _TOKEN.findall(low[:HEAD_CHARS])
-    head = tokens[:HEAD_TOKENS]
-    out = [f"w:{w}" for w in head]
-    out += [f"b:{a}_{b}" for a, b in zip(head, head[1:], strict=False)]
-    out += [f"s{i}:{w}" for i, w in enumerate(tokens[:3])]
-    out += [f"t:{w}" for w in _TOKEN.findall(low[-300:])[-TAIL_TOKENS:]]
+    out: list[str] = []
+    if not layout_only:
+        low = text.lower()
+        tokens = _TOKEN.findall(low[:HEAD_CHARS])
+        head = tokens[:HEAD_TOKENS]
+        out += [f"w:{w}" for w in head]
+        out += [f"b:{a}_{b}" for a, b in zip(head, head[1:], strict=False)]
+        out += [f"s{i}:{w}" for i, w in enumerate(tokens[:3])]
+        out += [f"t:{w}" for w in _TOKEN.findall(low[-300:])[-TAIL_TOKENS:]]
     out.append(f"len:{min(12, int(math.log2(len(text) + 1)))}")
     out.append(f"q:{min(3, text.count('?'))}")
     out.append(f"endq:{int(text.endswith('?'))}")
@@ -46,10 +48,27 @@ def features(text: str) -> list[str]:
     return out
 
 
+_PREFIX = {tag: zlib.crc32(tag.encode()) for tag in ("w:", "b:", "t:", "s0:", "s1:", "s2:")}
+
+
 def hashed(text: str, bits: int = FEATURE_BITS) -> list[int]:
-    """Feature indices of a turn (deduplicated: presence, not counts)."""
+    """Feature indices of a turn (deduplicated: presence, not counts).
+
+    The same CRC-32 of each name in `features`, chained from the tag's CRC so the
+    names need not be built: crc32(b"w:" + word) == crc32(word, crc32(b"w:")).
+    """
     mask = (1 << bits) - 1
-    return sorted({zlib.crc32(name.encode()) & mask for name in features(text)})
+    crc = zlib.crc32
+    stripped = text.strip()
+    low = stripped.lower()
+    tokens = [t.encode() for t in _TOKEN.findall(low[:HEAD_CHARS])]
+    head = tokens[:HEAD_TOKENS]
+    out = {crc(w, _PREFIX["w:"]) for w in head}
+    out.update(crc(b"_" + b, crc(a, _PREFIX["b:"])) for a, b in zip(head, head[1:], strict=False))
+    out.update(crc(w, _PREFIX[f"s{i}:"]) for i, w in enumerate(tokens[:3]))
+    out.update(crc(w.encode(), _PREFIX["t:"]) for w in _TOKEN.findall(low[-300:])[-TAIL_TOKENS:])
+    out.update(crc(name.encode()) for name in features(stripped, layout_only=True))
+    return sorted(value & mask for value in out)
 
 
 # The model was trained on English conversation; it judges text that reads as English

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from synthloom.voice import judged
+
 Message = dict[str, str]
 Corruption = Callable[[list[Message], int, random.Random, Sequence[list[Message]]], str | None]
 
@@ -80,10 +82,12 @@ def flip_user(
     if convo[at]["role"] != "user":
         return None
     style = rng.randrange(3)
-    if style == 0 and at + 1 < len(convo):
+    if style == 0 and at + 1 < len(convo) and judged(convo[at + 1]["content"]):
         answer = convo[at + 1]["content"]  # the simulator answers its own question
     else:
-        answer = rng.choice(_turns_of(pool, "assistant"))
+        # An answer in the assistant's voice: a code listing in the user's seat is what
+        # people paste, not a role flip.
+        answer = rng.choice([t for t in _turns_of(pool, "assistant") if judged(t)])
     opener = rng.choice(ASSISTANT_OPENERS) if style != 2 else ""
     convo[at] = {"role": "user", "content": opener + answer[:1500]}
     return "role_flip"

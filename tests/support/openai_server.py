@@ -42,6 +42,7 @@ from typing import Any, Literal, Self
 from aiohttp import web
 
 from tests.support.repeats import RepeatMemory
+from tests.support.replay import Replay, Reply
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -56,8 +57,9 @@ __all__ = [
 DEFAULT_MODEL = "scripted-model"
 REQUEST_LOG_LIMIT = 10_000
 
-Responder = Callable[[dict[str, Any]], str | None]
-"""Given the parsed request body, return the reply content, or ``None`` for the default."""
+Responder = Callable[[dict[str, Any]], "str | Reply | None"]
+"""Given the parsed request body, return the reply content (or a ``Reply`` with its
+finish_reason), or ``None`` for the default."""
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _MAX_SCHEMA_DEPTH = 8
@@ -736,7 +738,11 @@ class ScriptedOpenAIServer:
 
         responder = self.responder
         if content is None and responder is not None:
-            content = responder(payload)
+            answer = responder(payload)
+            if isinstance(answer, Reply):
+                content, finish_reason = answer.content, answer.finish_reason
+            else:
+                content = answer
         if content is None:
             seed = _digest(json.dumps(messages, sort_keys=True, default=str))
             tool = self._tool_to_call(payload)
@@ -856,6 +862,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeat-share", type=float, default=0.0, help="share of conversations played again"
     )
+    parser.add_argument(
+        "--replay", default=None, help="answer dialogue calls from this messages JSONL (.gz)"
+    )
     args = parser.parse_args(argv)
     server = ScriptedOpenAIServer(
         host=args.host,
@@ -864,6 +873,7 @@ def main(argv: list[str] | None = None) -> None:
         max_concurrency=args.max_concurrency,
         model=args.model,
         repeat_share=args.repeat_share,
+        responder=Replay.from_file(args.replay) if args.replay else None,
     )
 
     def announce(base_url: str) -> None:
