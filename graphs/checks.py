@@ -159,7 +159,14 @@ _ASSISTANT_ANYWHERE = re.compile(
     r"|\b(?:the|this|that|my) (?:code|answer|response|example|script|text) i "
     r"(?:generated|provided|gave you|wrote for you|suggested)\b"
     r"|\bi hope (?:this|that) (?:helps|answers your question)\b"
-    r"|\bi apologi[sz]e for (?:the|any) (?:confusion|inconvenience|oversight)\b",
+    r"|\bi apologi[sz]e for (?:the|any) (?:confusion|inconvenience|oversight)\b"
+    r"|\bi(?:'m| am) (?:\w+ )?here to help (?:you|with your)\b|\bi(?:'ve| have) got you covered\b",
+    re.IGNORECASE,
+)
+# An answer that greets the person by a template slot ("Hello [Your Name],").
+_SLOT_GREETING = re.compile(
+    r"^\W*(?:hi|hello|hey)\b[^\n]{0,12}?[\[{<]\s*(?:your ?name|name|person|user|patient|someone)"
+    r"\s*[\]}>]",
     re.IGNORECASE,
 )
 # The assistant writing the person's side of the dialogue (another kind of flip).
@@ -194,7 +201,9 @@ _TEMPLATE_SLOT = re.compile(
 _JINJA = re.compile(r"\{\{\s*[a-z_][\w.]*\s*\}\}|\{%-?\s*(?:if|for|endif|endfor)\b")
 # People chatting do not wrap their prose in HTML tags.
 _MARKUP = re.compile(r"</?(?:script|br|h[1-6]|div|span|p)\b[^>]*>", re.IGNORECASE)
-_CODE_HINT = re.compile(r"[{};=]|</\w+>\s*<|<!DOCTYPE|<html|class=|style=", re.IGNORECASE)
+_CODE_HINT = re.compile(
+    r"[{};=]|<!DOCTYPE|<html|class=|style=|<(?:li|td|tr|ul|table)\b", re.IGNORECASE
+)
 
 # The role writing about the generation itself: our prompt's headings or feedback echoed.
 _META = re.compile(
@@ -306,7 +315,7 @@ def check_placeholder(
     """Template text instead of a message: `<your message>`, `[Your Name]`, `{{ topic }}`."""
     content = candidate["content"]
     role = candidate["role"]
-    if _WHOLE_PLACEHOLDER.match(content):
+    if _WHOLE_PLACEHOLDER.match(content) or (role == "assistant" and _SLOT_GREETING.match(content)):
         return Finding("placeholder", f"placeholder text in the {role} turn")
     prose = mask_structure(content)
     # An assistant may write a mail-merge template ("Hi {{name}},") when asked to.

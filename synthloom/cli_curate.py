@@ -203,8 +203,27 @@ def _print_curation(result: CurationResult, console: Console) -> None:
         console.print(f"[yellow]note:[/] {note}")
 
 
+def _dataset_folder(path: Path, out: Path | None) -> Path:
+    """A run folder as it is, or a chat dataset imported into one (`NAME.synthloom`)."""
+    from synthloom.imported import default_folder, import_dataset, is_run_folder
+
+    if is_run_folder(path):
+        return path
+    if path.is_dir() and (path / "run.json").exists():
+        return path  # a run folder missing its spec: _run_spec names what is wrong
+    folder, count = import_dataset(path, out or default_folder(path))
+    err.print(f"{path}: {count:,} conversations, curated in {folder}", soft_wrap=True)
+    return folder
+
+
 def curate(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder (holds run.json, samples.jsonl).")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A run folder, or any chat dataset: OpenAI `messages` or ShareGPT JSONL "
+            "(.gz too), a JSON array, a Hugging Face datasets folder."
+        ),
+    ],
     config: Annotated[
         Path | None,
         typer.Option(help="YAML with curate settings (default: the run spec's `curate:`)."),
@@ -212,8 +231,13 @@ def curate(
     llm: Annotated[
         bool, typer.Option(help="Run the LLM blocks (judge, faithfulness, labels).")
     ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="For a dataset: the folder to curate it in (default NAME.synthloom)."),
+    ] = None,
 ) -> None:
     """Filter, deduplicate and judge a run's samples into RUN_DIR/curated (re-runnable)."""
+    run_dir = _dataset_folder(run_dir, out)
     spec = _run_spec(run_dir)
     settings = load_curate_spec(run_dir, config)
     if not llm:
@@ -240,7 +264,9 @@ def _pricing(run_dir: Path, pricing: Path | None) -> Pricing | None:
 
 
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run folder, or a chat dataset (as for `curate`).")
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Folder for report.json/html (default RUN_DIR/report).")
     ] = None,
@@ -251,9 +277,11 @@ def report(
         str, typer.Option(help="auto (knowledge embedder, else lexical) | lexical | none.")
     ] = "auto",
 ) -> None:
-    """Write a JSON report and a self-contained HTML page with plots for a run."""
+    """Write a JSON report and a self-contained HTML page with plots for a run or dataset."""
     from synthloom.locking import current_writer
     from synthloom.report import write_report
+
+    run_dir = _dataset_folder(run_dir, None)
 
     if (writer := current_writer(run_dir)) is not None:
         err.print(
