@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,22 +51,8 @@ CheckCode = Literal[
     "loop",
     "cut_off",
     "truncated",
-    "model_check",
 ]
-CHECK_CODES: tuple[CheckCode, ...] = (
-    "empty",
-    "length",
-    "placeholder",
-    "markup",
-    "prompt_leak",
-    "role_flip",
-    "repeat",
-    "echo",
-    "loop",
-    "cut_off",
-    "truncated",
-    "model_check",
-)
+CHECK_CODES: tuple[CheckCode, ...] = get_args(CheckCode)
 
 
 @dataclass(frozen=True)

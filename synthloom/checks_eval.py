@@ -163,7 +163,7 @@ def evaluate(
     report = EvalReport()
     filters = heuristic_filters(heuristics or HeuristicsSpec())
     for code in CHECK_CODES:
-        if code in ("truncated", "model_check"):
+        if code == "truncated":
             continue
         if getattr(checks, code, False):
             report.checks[code] = CheckTally()
