@@ -92,8 +92,9 @@ class TurnChecks(BaseModel):
         default=0.9,
         ge=0.5,
         le=1.0,
-        description="A user turn whose assistant-voice probability is at least this (or an "
-        "assistant turn at most 1 - this) is a role flip. 1.0 turns the voice model off.",
+        description="A user turn whose assistant-voice probability is at least this is a "
+        "role flip (under 12 words: within (1 - this) / 5 of 1); an assistant turn needs "
+        "(1 - this) / 5 or less, as assistants answer tersely. 1.0 turns the model off.",
     )
     repeat: bool = True
     repeat_share: float = Field(
