@@ -466,10 +466,27 @@ def run_coverage(
         for p in plans
         if p.leaf is not None and p.round == 0 and p.attempt == 0
     ]
+    samples = list(samples)
     recorded, outcomes = _recorded(samples, rejects)
     by_key = {a.key: a for a in [*planned, *recorded]}
     every = settle(list(by_key.values()), outcomes, max_attempts=max_attempts)
-    return coverage_report(every, outcomes, max_attempts=max_attempts)
+    return _with_extras(coverage_report(every, outcomes, max_attempts=max_attempts), samples)
+
+
+def _with_extras(report: CoverageReport, samples: Iterable[Mapping[str, Any]]) -> CoverageReport:
+    """Accepted samples of refinement rounds and evolved variants, on their leaf and cell.
+
+    They fill no planned slot, so they add to `accepted` only: a leaf refinement aimed
+    at shows more accepted than planned, as it should.
+    """
+    for record in samples:
+        meta = record.get("metadata") or {}
+        if meta.get("leaf") is None or not (meta.get("round") or meta.get("parent_id")):
+            continue
+        cell = cell_key(dict(meta.get("conditions") or {}))
+        for counts, key in ((report.leaves, str(meta["leaf"])), (report.cells, cell)):
+            counts.setdefault(key, NodeCoverage()).accepted += 1
+    return report
 
 
 COVERAGE_FILE = "coverage.json"

@@ -119,3 +119,30 @@ async def test_stats_counts_slots_not_run_yet_as_pending(tmp_path: Path) -> None
     (spec.output / "spec.json").write_text(json.dumps({**pinned, "samples": 20}), "utf-8")
     root = stats_json("--run", spec.output)["coverage"]["root"]
     assert root["planned"] == 20 and root["accepted"] == 8 and root["pending"] == 12
+
+
+async def test_refinement_samples_count_on_their_leaf_even_one_never_planned(
+    tmp_path: Path,
+) -> None:
+    from synthloom.refine import plan_round
+    from synthloom.rundir import RunDir
+    from synthloom.spec import RefineSpec
+
+    with ScriptedOpenAIServer() as server:
+        spec = tree_spec(server.base_url, tmp_path, samples=2)
+        spec = spec.model_copy(update={"refine": RefineSpec(samples_per_round=6)})
+        await run_dataset(spec)
+        run_dir = RunDir(spec.output)
+        run_dir.save_plans(1, plan_round(spec, run_dir, 1))
+        await run_dataset(spec)
+    samples = read_jsonl(spec.output / "samples.jsonl")
+    base = Counter(s["metadata"]["leaf"] for s in samples if not s["metadata"].get("round"))
+    refined = Counter(s["metadata"]["leaf"] for s in samples if s["metadata"].get("round"))
+    assert sum(refined.values()) == 6 and set(refined) - set(base)  # some leaves were unplanned
+    document = json.loads((spec.output / "coverage.json").read_text(encoding="utf-8"))
+    for leaf, counts in document["leaves"].items():
+        assert counts["accepted"] == base[leaf] + refined[leaf]
+        assert counts["planned"] == base[leaf]  # refinement fills no planned slot
+    shown = CliRunner().invoke(tree_app, ["show", "--run", str(spec.output)]).stdout
+    leaf = next(iter(set(refined) - set(base)))
+    assert f"[{refined[leaf]}/0]" in shown
