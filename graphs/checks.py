@@ -202,6 +202,12 @@ _META = re.compile(
     r"|\byou are role-playing a person\b",
     re.IGNORECASE,
 )
+# A chat template's control text: the model ran past its turn or wrote the template.
+_CONTROL = re.compile(
+    r"<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|system|user|"
+    r"assistant|end|begin_of_text)\|>|\[/?INST\]|<</?SYS>>|^\s*### (?:Instruction|Response)\s*:",
+    re.MULTILINE,
+)
 # A person asking for a change expects the answer to keep much of what it changes.
 _REVISION = re.compile(
     r"\b(?:re-?write|rephrase|paraphrase|revise|edit|proofread|correct|fix|improve|polish"
@@ -335,6 +341,10 @@ def check_prompt_leak(
 ) -> Finding | None:
     """The role copying the prompt it was given (headings, rules, feedback, system prompt)."""
     content = candidate["content"]
+    if _CONTROL.search(mask_structure(content)):
+        return Finding(
+            "prompt_leak", f"chat template text in the {candidate['role']} turn: end the turn there"
+        )
     if _META.search(content):
         return Finding(
             "prompt_leak",

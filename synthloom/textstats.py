@@ -32,6 +32,7 @@ LOOP_BLOCK_WORDS = 20
 LOOP_PHRASE_REPEATS = 4
 LOOP_PHRASE_MAX_WORDS = 12
 LOOP_SENTENCE_MIN_WORDS = 3
+LOOP_VERSE_REPEATS = 4
 # The same sentence of this many words said this often anywhere in a turn (not in a
 # row), and covering this share of its prose: list items that share a closing line
 # ("Contact me on Plug for rates.") stay well under it.
@@ -200,7 +201,8 @@ def _sentences(prose: str) -> list[str]:
     return out
 
 
-def _sentence_loop(sentences: list[str]) -> Loop | None:
+def _sentence_loop(sentences: list[str], *, verse: bool = False) -> Loop | None:
+    """Sentences said again in a row; in verse only the whole text, or a line 5+ times."""
     ids = _ids(sentences)
     for period in range(1, len(sentences) // 2 + 1):
         equal = ids[period:] == ids[:-period]
@@ -212,6 +214,11 @@ def _sentence_loop(sentences: list[str]) -> Loop | None:
         repeats = run // period + 1
         block = sum(s.count(" ") + 1 for s in sentences[start : start + period])
         whole = repeats * period >= 0.9 * len(sentences) and block >= LOOP_SENTENCE_MIN_WORDS
+        if verse:
+            # A chorus sung twice in a row is a song; the whole song twice is a loop.
+            if whole or repeats > LOOP_VERSE_REPEATS:
+                return Loop("sentence" if period == 1 else "block", repeats, block * repeats)
+            continue
         if (repeats >= LOOP_REPEATS and block >= LOOP_SENTENCE_MIN_WORDS) or (
             repeats > LOOP_REPEATS or block >= LOOP_BLOCK_WORDS or whole
         ):
@@ -277,10 +284,11 @@ def find_loop(text: str) -> Loop | None:
     prose = mask_structure(text)
     sentences = _sentences(prose)
     verse = has_verse(prose)
-    if not verse:
-        found = _sentence_loop(sentences) or _scattered_loop(sentences)
-        if found is not None:
-            return found
+    found = _sentence_loop(sentences, verse=verse)
+    if found is None and not verse:
+        found = _scattered_loop(sentences)
+    if found is not None:
+        return found
     words = _loop_words(prose)
     found = _phrase_loop(words, min_repeats=LOOP_PHRASE_REPEATS)
     if found is None and not verse:

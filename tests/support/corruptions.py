@@ -44,6 +44,7 @@ PLACEHOLDERS = (
     "{{ topic }}",
     "[PERSON]",
 )
+CONTROL_TEXT = ("<|im_end|>\n<|im_start|>user\n", "[/INST]", "\n### Response:\n", "<|eot_id|>")
 PROMPT_LINES = (
     'Reply with a JSON object with two fields: "message" holds the person\'s next message',
     "You are role-playing a PERSON who is talking to an AI assistant. You are the human, "
@@ -187,8 +188,15 @@ def prompt_leak(
     convo: list[Message], at: int, rng: random.Random, pool: Sequence[list[Message]]
 ) -> str | None:
     """The role copies a line of the instructions it was given into its turn."""
-    line = rng.choice(PROMPT_LINES)
     text = convo[at]["content"]
+    if rng.random() < 0.25:  # the model runs past its turn into the chat template
+        words = text.split()
+        cut = rng.randint(1, max(1, len(words)))
+        tail = convo[at + 1]["content"][:200] if at + 1 < len(convo) else "ok"
+        marker = rng.choice(CONTROL_TEXT)
+        convo[at] = {"role": convo[at]["role"], "content": f"{' '.join(words[:cut])}{marker}{tail}"}
+        return "prompt_leak"
+    line = rng.choice(PROMPT_LINES)
     text = f"{line}\n\n{text}" if rng.random() < 0.5 else f"{text}\n\n{line}"
     convo[at] = {"role": convo[at]["role"], "content": text}
     return "prompt_leak"

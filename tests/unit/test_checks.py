@@ -187,3 +187,17 @@ def test_a_turn_that_loops_is_caught_and_prose_is_not() -> None:
 def test_here_to_help_as_a_sign_off_is_a_role_flip(content: str, flip: bool) -> None:
     problem = first_problem({"role": "user", "content": content}, HISTORY)
     assert (problem is not None and problem.code == "role_flip") is flip
+
+
+@pytest.mark.parametrize(
+    ("content", "leak"),
+    [
+        ("Sure, here it is.<|im_end|>\n<|im_start|>user\nthanks", True),
+        ("[INST] tell me more about the dosage [/INST]", True),
+        ("### Response:\nTake it with food.", True),
+        ("In ChatML the turn ends with `<|im_end|>`, written as a special token.", False),
+    ],
+)
+def test_chat_template_control_text_is_a_prompt_leak(content: str, leak: bool) -> None:
+    problem = first_problem({"role": "assistant", "content": content}, HISTORY)
+    assert (problem is not None and problem.code == "prompt_leak") is leak
