@@ -26,9 +26,10 @@ from typing_extensions import TypedDict
 from agents.reasoning import QuestionWriter, Reasoner, Verifier
 from agents.structured import ModelOutputError
 from graphs.checks import question_problem, step_problem
+from graphs.openings import OpeningCheck, check_opening
 from knowledge.extraction import ConditionExtractionError
 from knowledge.grounding import KnowledgeBase, ground_plan
-from synthloom.records import Grounded, Plan, UsageDict, add_usage
+from synthloom.records import Grounded, Plan, Turn, UsageDict, add_usage
 
 Outcome = Literal["running", "completed", "rejected"]
 MAX_REASONING_RETRIES = 1
@@ -54,6 +55,7 @@ class CotState(TypedDict, total=False):
     answer: str | None
     check: dict[str, Any] | None
     reasoning_retries: int
+    novelty_retries: int
     usage: Annotated[UsageDict, add_usage]
     outcome: Outcome
     reason: str | None
@@ -69,6 +71,7 @@ class CotOutput(TypedDict, total=False):
     answer: str | None
     check: dict[str, Any] | None
     reasoning_retries: int
+    novelty_retries: int
     usage: UsageDict
     outcome: Outcome
     reason: str | None
@@ -85,6 +88,7 @@ class CotContext:
     max_steps: int = 6
     max_step_retries: int = 2
     knowledge: KnowledgeBase | None = None
+    novelty: OpeningCheck | None = None
 
 
 def _rejected(exc: ModelOutputError) -> dict[str, Any]:
@@ -120,6 +124,14 @@ async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[
     question = written.question.strip()
     update: dict[str, Any] = {"usage": usage.as_dict(), "steps": []}
     problem = question_problem(question)
+    gate = runtime.context.novelty
+    if problem is None and gate is not None:
+        # A question the accepted set already asks is written again, shown as covered.
+        turn: Turn = {"role": "user", "content": question}
+        limit = runtime.context.max_step_retries
+        repeated = check_opening(state, turn, gate, limit, attempts_key="step_attempts")
+        if repeated is not None:
+            return update | repeated
     if problem is None:
         return update | {"question": question, "feedback": None, "step_attempts": 0}
     attempts = state.get("step_attempts", 0) + 1

@@ -1,10 +1,10 @@
-"""The opening check: a dialogue whose first turn repeats the accepted set is redirected.
+"""The opening check: a sample whose first turn repeats the accepted set is redirected.
 
-A repeated opening usually means a repeated dialogue, so it is cheapest to catch it
-before the rest is played out. The run's novelty gate (`synthloom.novelty`, reached
-through the graph's context as an `OpeningCheck`) says which accepted openings the
-candidate is too close to; the user simulator is then asked again with those shown
-as already covered, within the same regeneration budget as any bad turn, and the
+A repeated opening usually means a repeated dialogue (for CoT: a repeated question),
+so it is cheapest to catch it before the rest is played out. The run's novelty gate
+(`synthloom.novelty`, reached through the graph's context as an `OpeningCheck`) says
+which accepted openings the candidate is too close to; the model is then asked again
+with those shown as already covered, within the same budget as any bad turn, and the
 sample is rejected as `near_duplicate of <id>` when it keeps repeating.
 """
 
@@ -53,14 +53,23 @@ def covered_feedback(nearest: Sequence[CoveredOpening]) -> str:
 
 
 def check_opening(
-    state: Mapping[str, Any], candidate: Turn, gate: OpeningCheck, max_regenerations: int
+    state: Mapping[str, Any],
+    candidate: Turn,
+    gate: OpeningCheck,
+    max_regenerations: int,
+    *,
+    attempts_key: str = "attempts",
 ) -> dict[str, Any] | None:
-    """None for a novel opening; else a regeneration with feedback, or the rejection."""
+    """None for a novel opening; else a regeneration with feedback, or the rejection.
+
+    `attempts_key` names the graph's counter of tries at the current turn (the CoT
+    graph counts its question's tries in `step_attempts`, and has no `regenerations`).
+    """
     nearest = gate.check_opening(Plan.model_validate(state["plan"]), candidate["content"])
     if not nearest:
         return None
     retries = int(state.get("novelty_retries", 0)) + 1
-    attempts = int(state.get("attempts", 0)) + 1
+    attempts = int(state.get(attempts_key, 0)) + 1
     if attempts > max_regenerations:
         first = nearest[0]
         return {
@@ -71,9 +80,7 @@ def check_opening(
             ),
             "novelty_retries": retries,
         }
-    return {
-        "attempts": attempts,
-        "regenerations": int(state.get("regenerations", 0)) + 1,
-        "novelty_retries": retries,
-        "feedback": covered_feedback(nearest),
-    }
+    update = {attempts_key: attempts, "novelty_retries": retries}
+    if attempts_key == "attempts":
+        update["regenerations"] = int(state.get("regenerations", 0)) + 1
+    return {**update, "feedback": covered_feedback(nearest)}

@@ -277,6 +277,8 @@ class CotTask(_Grounded):
             "layout": self.spec.cot.layout,
             "reasoning_retries": final.get("reasoning_retries", 0),
         }
+        if final.get("novelty_retries"):
+            meta["novelty_retries"] = final["novelty_retries"]  # questions that repeated
         return SampleRecord(messages=messages, metadata=meta)
 
     def partial_messages(self, final: dict[str, Any]) -> list[Turn]:
@@ -291,11 +293,8 @@ class CotTask(_Grounded):
 
 
 def use_novelty(task: Task, gate: OpeningCheck | None) -> None:
-    """Hand the run's novelty gate to a dialogue task's graph (its opening check).
-
-    CoT samples are checked when they finish only: their question comes in one call.
-    """
-    if isinstance(task.context, DialogueContext):
+    """Hand the run's novelty gate to the task's graph: its opening (or question) check."""
+    if isinstance(task.context, DialogueContext | CotContext):
         task.context = dataclasses.replace(task.context, novelty=gate)
 
 

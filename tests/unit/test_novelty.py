@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 from graphs.dialogue import build_dialogue_graph
@@ -185,3 +186,22 @@ def test_an_evolved_variant_may_stay_close_to_its_parent_only() -> None:
     close_to_other = record("w", text(3, 20), edited(text(4), 2), parent_id="parent")
     near = gate.admit(close_to_other)
     assert near is not None and near.of == "other"
+
+
+async def test_a_repeated_cot_question_is_written_again_with_the_covered_one_shown() -> None:
+    from tests.unit.test_cot_graph import answer, context, q, step, verdict
+    from tests.unit.test_cot_graph import run as run_cot
+
+    gate = _Gate(hits=1)
+    first = "A 70 kg adult needs 0.5 units/kg/day, half basal. How many basal units a day?"
+    second = "A 60 kg adult needs 0.6 units/kg/day, 40% basal. How many basal units a day?"
+    ctx, writer, _, _ = context(
+        [q(first), q(second)],
+        [step("0.6 x 60 = 36; 40% is 14.4.", ready=True), answer("14.4 units a day.")],
+        [verdict("agree")],
+    )
+    out = await run_cot(replace(ctx, novelty=gate))
+    assert out["outcome"] == "completed" and out["question"] == second
+    assert out["novelty_retries"] == 1
+    assert "already in the dataset" in str(writer.prompts[1][0].content)
+    assert gate.asked == [first, second]
