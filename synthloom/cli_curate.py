@@ -207,6 +207,8 @@ def _dataset_folder(path: Path, out: Path | None) -> Path:
     """A run folder as it is, or a chat dataset imported into one (`NAME.synthloom`)."""
     from synthloom.imported import default_folder, import_dataset, is_run_folder
 
+    if not path.exists():
+        raise RunDirError(f"{path}: no such run folder (or chat dataset file)")
     if is_run_folder(path):
         return path
     if path.is_dir() and (path / "run.json").exists():
