@@ -11,7 +11,9 @@ Each measurement is a fresh `synthloom` process; its peak RSS comes from the ker
   OpenAI-compatible server, and the peak RSS up to then (`VmHWM`); the run then goes
   on for a few seconds and is stopped with SIGTERM, which must drain it (rc 143).
 - ingest: `synthloom ingest` of a folder holding one 200 MB text file, which the
-  default 50 MB limit skips with its reason: wall time and peak RSS.
+  default 50 MB limit skips with its reason: wall time and peak RSS; then again
+  with `--max-file-mb 300`, so the file is read and chunked as a stream and its
+  chunks written (`ingest_streamed`).
 """
 
 from __future__ import annotations
@@ -113,16 +115,19 @@ def bench_run(folder: Path, samples: int, after_s: float) -> dict[str, Any]:
     }
 
 
-def bench_ingest(folder: Path, megabytes: int) -> dict[str, Any]:
+def bench_ingest(folder: Path, megabytes: int, max_file_mb: float | None = None) -> dict[str, Any]:
     sources = folder / "sources"
-    sources.mkdir()
-    line = "Water keeps the kidneys working and the blood flowing well.\n"
-    with open(sources / "huge.txt", "w", encoding="utf-8") as handle:
-        for _ in range(megabytes * 1_000_000 // len(line)):
-            handle.write(line)
+    if not sources.exists():
+        sources.mkdir()
+        line = "Water keeps the kidneys working and the blood flowing well.\n"
+        with open(sources / "huge.txt", "w", encoding="utf-8") as handle:
+            for _ in range(megabytes * 1_000_000 // len(line)):
+                handle.write(line)
+    limit = [] if max_file_mb is None else ["--max-file-mb", f"{max_file_mb:g}"]
+    kb = folder / ("kb" if max_file_mb is None else "kb-streamed")
     started = time.monotonic()
     proc = subprocess.Popen(
-        [*CLI, "ingest", str(sources), "--kb", str(folder / "kb")],
+        [*CLI, "ingest", str(sources), "--kb", str(kb), *limit],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -137,6 +142,8 @@ def bench_ingest(folder: Path, megabytes: int) -> dict[str, Any]:
         "wall_s": time.monotonic() - started,
         "peak_mb": peak,
         "skipped": skipped,
+        "reading": [x for x in output.splitlines() if x.startswith("reading")],
+        "last_line": output.strip().splitlines()[-1:] or [""],
     }
 
 
@@ -153,6 +160,7 @@ def main() -> None:
             "validate": bench_validate(folder, args.validate_samples),
             "run": bench_run(folder, args.run_samples, args.run_seconds),
             "ingest": bench_ingest(folder, args.ingest_mb),
+            "ingest_streamed": bench_ingest(folder, args.ingest_mb, max_file_mb=300),
         }
     print(json.dumps(results, indent=2))  # noqa: T201
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -54,20 +54,21 @@ def _packer(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
     )
 
 
-def _pieces(text: str, block: int = PIECE_CHARS) -> Iterator[str]:
-    """The text cut at blank lines into pieces of about `block` characters.
+def _pieces(text: str | Iterable[str], block: int = PIECE_CHARS) -> Iterator[str]:
+    """The text (or its lines, with their ends) cut at blank lines into ~`block` pieces.
 
     Each piece starts with the heading lines in force there, so the Markdown splitter
     (quadratic in a text's lines) sees the same heading path piece by piece as it
-    would in the whole text; only sections longer than `block` are cut in two.
+    would in the whole text; only sections longer than `block` are cut in two, and a
+    code block longer than 16 x `block` goes on in the next piece behind its fence.
     """
     stack: list[tuple[int, str]] = []
     lines: list[str] = []
     size = 0
-    fenced = False
-    for line in text.splitlines(keepends=True):
+    fenced = ""
+    for line in text.splitlines(keepends=True) if isinstance(text, str) else text:
         if _CODE_FENCE.match(line):
-            fenced = not fenced
+            fenced = "" if fenced else line
         elif not fenced and (heading := _HEADING.match(line)):
             depth = len(heading.group(1))
             stack = [(d, h) for d, h in stack if d < depth]
@@ -81,24 +82,32 @@ def _pieces(text: str, block: int = PIECE_CHARS) -> Iterator[str]:
         if not fenced and (size >= 2 * block or (size >= block and not line.strip())):
             yield "".join(lines)
             lines, size = [h for _, h in stack], 0
+        elif fenced and size >= 16 * block:
+            yield "".join(lines) + fenced[:3] + "\n"
+            lines, size = [h for _, h in stack] + [fenced], 0
     if size:
         yield "".join(lines)
 
 
 def _sections(part: Part) -> list[tuple[list[str], str]]:
     """(heading path, body) pairs of one part."""
+    return list(_iter_sections(part))
+
+
+def _iter_sections(part: Part) -> Iterator[tuple[list[str], str]]:
+    """(heading path, body) pairs of one part, as they are made (a streamed part read once)."""
     if not part.markdown:
-        return [([], part.text)]
+        yield [], part.text
+        return
     splitter = ExperimentalMarkdownSyntaxTextSplitter(strip_headers=True)
-    sections = []
-    for piece in (doc for text in _pieces(part.text) for doc in splitter.split_text(text)):
+    text = part.lines() if part.lines is not None else part.text
+    for piece in (doc for chunk in _pieces(text) for doc in splitter.split_text(chunk)):
         headings = [
             str(value)
             for key, value in sorted(piece.metadata.items())
             if key.startswith("Header ") and value
         ]
-        sections.append((headings, piece.page_content))
-    return sections
+        yield headings, piece.page_content
 
 
 def _breadcrumb(title: str, headings: list[str]) -> str:
@@ -111,11 +120,16 @@ def _breadcrumb(title: str, headings: list[str]) -> str:
 
 def chunk_document(document: Document, *, size: int, overlap: int) -> list[ChunkDraft]:
     """All chunks of a document in reading order, duplicates (same text) dropped."""
+    return list(iter_chunks(document, size=size, overlap=overlap))
+
+
+def iter_chunks(document: Document, *, size: int, overlap: int) -> Iterator[ChunkDraft]:
+    """The chunks of `chunk_document`, yielded as they are made (only their ids are kept)."""
     packer = _packer(size, overlap)
-    drafts: list[ChunkDraft] = []
+    position = 0
     seen: set[str] = set()
     for part in document.parts:
-        for headings, body in _sections(part):
+        for headings, body in _iter_sections(part):
             crumb = _breadcrumb(document.title, headings)
             section = BREADCRUMB_SEPARATOR.join(headings)
             for piece in packer.split_text(body):
@@ -130,12 +144,12 @@ def chunk_document(document: Document, *, size: int, overlap: int) -> list[Chunk
                     "source": document.source,
                     "title": document.title,
                     "section": section,
-                    "position": len(drafts),
+                    "position": position,
                     "kind": document.kind,
                 }
                 if part.page is not None:
                     metadata["page"] = part.page
                 if part.row is not None:
                     metadata["row"] = part.row
-                drafts.append(ChunkDraft(id=cid, text=text, metadata=metadata))
-    return drafts
+                position += 1
+                yield ChunkDraft(id=cid, text=text, metadata=metadata)

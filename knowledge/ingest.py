@@ -3,7 +3,9 @@
 Chunk ids are content hashes and Chroma is asked first which ids it already has,
 so re-ingesting unchanged files embeds and writes nothing, and an ingest killed at
 any point is finished by running it again: each write is one Chroma batch of
-complete chunks (text, vector, metadata together). Files that cannot be used are
+complete chunks (text, vector, metadata together). Files are read and chunked as a
+stream and chunks are written in batches as they come, so memory stays bounded
+whatever a file's size (only the ids seen are kept). Files that cannot be used are
 named in the summary with their reason and the rest goes on.
 """
 
@@ -26,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from knowledge.chunking import ChunkDraft, chunk_document
+from knowledge.chunking import ChunkDraft, iter_chunks
 from knowledge.embeddings import as_array
 from knowledge.loaders import SkipFile, load_document, unsupported_reason
 from knowledge.store import KnowledgeStore
@@ -175,9 +177,36 @@ def ingest(
     batch = store.max_batch()
     files, skipped = discover(sources, max_file_mb=spec.max_file_mb)
     summary = IngestSummary(skipped=skipped)
-    plans: list[tuple[str, list[ChunkDraft]]] = []
+    read: list[str] = []
+    keep: set[str] = set()  # every chunk id of the files read, for stale ones and duplicates
+    pending: list[ChunkDraft] = []
     with _progress(console) as progress:
         scan = progress.add_task("reading", total=len(files))
+        write = progress.add_task("embedding", total=None)
+
+        def flush() -> None:
+            existing = _existing(collection, [d.id for d in pending], batch)
+            todo = [d for d in pending if d.id not in existing]
+            moved = [d for d in pending if d.id in existing and existing[d.id] != d.metadata]
+            for group in _batches(todo, min(write_batch, batch)):
+                vectors = as_array(store.embeddings, [d.text for d in group])
+                collection.upsert(
+                    ids=[d.id for d in group],
+                    embeddings=vectors,
+                    documents=[d.text for d in group],
+                    metadatas=[d.metadata for d in group],
+                )
+                summary.added += len(group)
+                progress.advance(write, len(group))
+                if on_write is not None:
+                    on_write(summary.added)
+            for group in _batches(moved, batch):
+                # Same text under a new path or position: fix the metadata, keep the vector.
+                collection.update(ids=[d.id for d in group], metadatas=[d.metadata for d in group])
+                summary.updated += len(group)
+            summary.unchanged += len(pending) - len(todo) - len(moved)
+            pending.clear()
+
         for path in files:
             source = source_key(path)
             if log is not None:
@@ -189,38 +218,25 @@ def ingest(
                 )
             try:
                 document = load_document(path, source)
+                for draft in iter_chunks(
+                    document, size=spec.chunk_size, overlap=spec.chunk_overlap
+                ):
+                    # First occurrence of each id: the same passage in two files is stored once.
+                    if draft.id in keep:
+                        continue
+                    keep.add(draft.id)
+                    summary.chunks += 1
+                    pending.append(draft)
+                    if len(pending) >= min(write_batch, batch):
+                        flush()
             except SkipFile as exc:
                 summary.skipped.append(Skipped(source, exc.reason))
             else:
-                drafts = chunk_document(document, size=spec.chunk_size, overlap=spec.chunk_overlap)
-                plans.append((source, drafts))
+                read.append(source)
             progress.advance(scan)
-        drafts = _unique(d for _, ds in plans for d in ds)
-        existing = _existing(collection, [d.id for d in drafts], batch)
-        todo = [d for d in drafts if d.id not in existing]
-        moved = [d for d in drafts if d.id in existing and existing[d.id] != d.metadata]
-        summary.files = len(plans)
-        summary.chunks = len(drafts)
-        summary.unchanged = len(drafts) - len(todo) - len(moved)
-        write = progress.add_task("embedding", total=len(todo))
-        for group in _batches(todo, min(write_batch, batch)):
-            vectors = as_array(store.embeddings, [d.text for d in group])
-            collection.upsert(
-                ids=[d.id for d in group],
-                embeddings=vectors,
-                documents=[d.text for d in group],
-                metadatas=[d.metadata for d in group],
-            )
-            summary.added += len(group)
-            progress.advance(write, len(group))
-            if on_write is not None:
-                on_write(summary.added)
-        for group in _batches(moved, batch):
-            # Same text under a new path or position: fix the metadata, keep the vector.
-            collection.update(ids=[d.id for d in group], metadatas=[d.metadata for d in group])
-            summary.updated += len(group)
-    keep = {d.id for d in drafts}
-    for source, _ in plans:
+        flush()
+    summary.files = len(read)
+    for source in read:
         held = collection.get(where={"source": source}, include=[])["ids"]
         stale = [i for i in held if i not in keep]
         for group in _batches(stale, batch):
@@ -229,11 +245,3 @@ def ingest(
     summary.total = collection.count()
     summary.wall_s = time.monotonic() - started
     return summary
-
-
-def _unique(drafts: Iterator[ChunkDraft]) -> list[ChunkDraft]:
-    """First occurrence of each id (the same passage in two files is stored once)."""
-    seen: dict[str, ChunkDraft] = {}
-    for draft in drafts:
-        seen.setdefault(draft.id, draft)
-    return list(seen.values())

@@ -8,13 +8,15 @@ used raises `SkipFile` with the reason the ingest summary shows.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,12 @@ _TEXT_KEYS = ("text", "content", "body", "passage")
 _ATX_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _SENTENCE_ENDS = (".", ",", ";", ":", "!", "?")
 _NON_CONTENT = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside")
+# Text and Markdown files larger than this are read as a stream, in pieces of
+# STREAM_BLOCK bytes cut at line ends (a line longer than _LONG_LINE is cut anyway).
+STREAM_FROM_BYTES = 1 << 20
+STREAM_BLOCK = 1 << 16
+_LONG_LINE = 1 << 20
+_STREAMED = ("text", "markdown")
 
 
 class SkipFile(Exception):
@@ -45,12 +53,17 @@ class SkipFile(Exception):
 
 @dataclass(frozen=True)
 class Part:
-    """A stretch of text chunked on its own: a whole file, a PDF page, a CSV row."""
+    """A stretch of text chunked on its own: a whole file, a PDF page, a CSV row.
+
+    A large text or Markdown file has no `text`: `lines` reads it again, as a stream
+    of lines (with their ends), each time it is called.
+    """
 
     text: str
     markdown: bool = True
     page: int | None = None
     row: int | None = None
+    lines: Callable[[], Iterator[str]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,8 @@ def load_document(path: Path, source: str) -> Document:
     if kind is None:
         raise SkipFile(unsupported_reason(path) or "unsupported file type")
     try:
+        if kind in _STREAMED and path.stat().st_size > STREAM_FROM_BYTES:
+            return _streamed(path, source, kind)
         data = path.read_bytes()
     except FileNotFoundError:
         raise SkipFile("no such file (a broken link?)") from None
@@ -93,6 +108,84 @@ def load_document(path: Path, source: str) -> Document:
     if not parts:
         raise SkipFile("no text in the file")
     return Document(source=source, kind=kind, title=title or _title_from_name(path), parts=parts)
+
+
+def _streamed(path: Path, source: str, kind: str) -> Document:
+    """A large text file checked (and its title found) in a first pass, chunked later."""
+    empty, blank, best = True, True, (7, "")
+    for raw_blank, text in _blocks(path):
+        empty = empty and raw_blank
+        blank = blank and not text.strip()
+        if kind == "markdown":
+            for match in _ATX_HEADING.finditer(text):
+                best = min(best, (len(match.group(1)), match.group(2)))
+    if empty:
+        raise SkipFile("empty file")
+    if blank:
+        raise SkipFile("no text in the file")
+    if kind == "text":
+        title = _text_title(_pairs(ln for _, t in _blocks(path) for ln in t.splitlines()))
+        lines = partial(_marked_lines, path)
+    else:
+        title, lines = best[1], partial(_plain_lines, path)
+    part = Part("", lines=lines)
+    return Document(source=source, kind=kind, title=title or _title_from_name(path), parts=[part])
+
+
+def _blocks(path: Path) -> Iterator[tuple[bool, str]]:
+    """(all ASCII blank?, text) of a file's ~STREAM_BLOCK pieces, each ending at a line end."""
+    position = 0
+    rest = b""
+    bom = False
+    try:
+        handle = path.open("rb")
+    except OSError as exc:  # gone or unreadable since it was found
+        raise SkipFile(f"unreadable: {exc.strerror or exc}") from None
+    with handle:
+        while True:
+            block = handle.read(STREAM_BLOCK)
+            data = rest + block
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if not cut:
+                if len(data) < _LONG_LINE:
+                    rest = data
+                    continue
+                # No line end in a long stretch: cut before its last character starts.
+                cut = len(data) - 1
+                while cut > 0 and data[cut] & 0xC0 == 0x80:
+                    cut -= 1
+            raw, rest = data[:cut], data[cut:]
+            if position < 8192 and b"\x00" in raw[: 8192 - position]:
+                raise SkipFile("binary content in a text file")
+            if position == 0:
+                bom = raw.startswith(codecs.BOM_UTF8)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                offset = position + exc.start - (3 if bom else 0)
+                raise SkipFile(f"not UTF-8 text (bad byte at offset {offset})") from None
+            if position == 0 and bom:
+                text = text[1:]
+            position += len(raw)
+            yield not raw.strip(), text
+
+
+def _plain_lines(path: Path) -> Iterator[str]:
+    for _, text in _blocks(path):
+        yield from text.splitlines(keepends=True)
+
+
+def _marked_lines(path: Path) -> Iterator[str]:
+    """The lines of `_text`'s marked text, with their ends, as `str.splitlines` gives them."""
+    held: str | None = None
+    for _, line in _pairs(ln for _, text in _blocks(path) for ln in text.splitlines()):
+        if held is not None:
+            yield held + "\n"
+        held = line
+    if held:
+        yield held
 
 
 def _decode(data: bytes) -> str:
@@ -114,25 +207,43 @@ def _first_heading(markdown: str) -> str:
     return min(headings)[1] if headings else ""
 
 
-def _is_heading(lines: list[str], i: int) -> bool:
-    """A short line standing alone between blank lines, not ending like a sentence."""
-    line = lines[i].strip()
-    alone = (i == 0 or not lines[i - 1].strip()) and (
-        i + 1 >= len(lines) or not lines[i + 1].strip()
-    )
-    return alone and 0 < len(line) <= 80 and not line.endswith(_SENTENCE_ENDS)
+def _pairs(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(line, marked line) pairs: headings marked `## `.
+
+    A heading is a short line standing alone between blank lines, not ending like a sentence.
+    """
+    before_blank = True
+    held: str | None = None
+    for line in lines:
+        if held is not None:
+            yield held, _mark(held, before_blank, not line.strip())
+            before_blank = not held.strip()
+        held = line
+    if held is not None:
+        yield held, _mark(held, before_blank, True)
+
+
+def _mark(line: str, before_blank: bool, after_blank: bool) -> str:
+    text = line.strip()
+    heading = 0 < len(text) <= 80 and not text.endswith(_SENTENCE_ENDS)
+    return f"## {text}" if before_blank and after_blank and heading else line
+
+
+def _text_title(pairs: Iterable[tuple[str, str]]) -> str:
+    """The first heading, when it is the first line too (read up to that heading)."""
+    first = ""
+    for line, marked in pairs:
+        first = first or line.strip()
+        if marked.startswith("## "):
+            return marked[3:] if first == marked[3:] else ""
+    return ""
 
 
 def _text(text: str) -> tuple[str, list[Part]]:
     # Plain text has no markup, but notes and leaflets set their headings on lines of
     # their own; marking those as Markdown headings lets chunking follow them.
-    lines = text.splitlines()
-    marked = [
-        f"## {line.strip()}" if _is_heading(lines, i) else line for i, line in enumerate(lines)
-    ]
-    title = next((line[3:] for line in marked if line.startswith("## ")), "")
-    first = next((line.strip() for line in lines if line.strip()), "")
-    return (title if first == title else ""), [Part("\n".join(marked))]
+    pairs = list(_pairs(text.splitlines()))
+    return _text_title(pairs), [Part("\n".join(marked for _, marked in pairs))]
 
 
 def _markdown(text: str) -> tuple[str, list[Part]]:
