@@ -16,7 +16,7 @@ a phrase back is a follow-up, not an echo.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -431,6 +431,22 @@ def _asks(text: str) -> bool:
     return _REQUEST.search(text) is not None or _asks_for_change(text)
 
 
+def _copies(
+    text: str, history: Sequence[Turn], *, same_role: bool, role: str, share: float
+) -> Iterator[tuple[Turn, float]]:
+    """Earlier turns (of this role, or of the other) that `text` and they each cover."""
+    size = word_count(text)
+    for earlier in history:
+        if (earlier["role"] == role) != same_role or not _comparable(size, earlier["content"]):
+            continue
+        forward = covered_share(text, earlier["content"])
+        if forward < share:
+            continue
+        backward = covered_share(earlier["content"], text)
+        if backward >= share:
+            yield earlier, min(forward, backward)
+
+
 def check_repeat(
     candidate: Turn, history: Sequence[Turn], cfg: TurnChecks, ctx: CheckContext
 ) -> Finding | None:
@@ -439,22 +455,14 @@ def check_repeat(
     if len(words_of(text)) < cfg.repeat_min_words:
         return None
     request = history[-1]["content"] if history and history[-1]["role"] != candidate["role"] else ""
-    size = word_count(text)
-    for earlier in history:
-        if earlier["role"] != candidate["role"] or not _comparable(size, earlier["content"]):
-            continue
-        forward = covered_share(text, earlier["content"])
-        if forward < cfg.repeat_share:
-            continue
-        backward = covered_share(earlier["content"], text)
-        if backward < cfg.repeat_share:
-            continue
+    role = candidate["role"]
+    for earlier, cover in _copies(text, history, same_role=True, role=role, share=cfg.repeat_share):
         # A parallel answer ("the same for mythical creatures") keeps the frame and says
         # new things in it; a repeat says nothing the earlier turn did not.
         if _says_new_things(text, earlier["content"]):
             continue
         # A revision the person asked for may keep most of the text, but not all of it.
-        if request and _asks_for_change(request) and min(forward, backward) < SAME_TURN_SHARE:
+        if request and _asks_for_change(request) and cover < SAME_TURN_SHARE:
             continue
         return Finding(
             "repeat",
@@ -472,17 +480,9 @@ def check_echo(
     if len(words_of(text)) < cfg.repeat_min_words:
         return None
     last_user = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-    size = word_count(text)
-    for earlier in history:
-        if earlier["role"] == candidate["role"] or not _comparable(size, earlier["content"]):
-            continue
-        forward = covered_share(text, earlier["content"])
-        if forward < cfg.echo_share:
-            continue
-        backward = covered_share(earlier["content"], text)
-        if backward < cfg.echo_share:
-            continue
-        same = min(forward, backward) >= SAME_TURN_SHARE
+    role = candidate["role"]
+    for earlier, cover in _copies(text, history, same_role=False, role=role, share=cfg.echo_share):
+        same = cover >= SAME_TURN_SHARE
         if candidate["role"] == "user":
             # Pasting the answer back with an instruction ("make this shorter: ...").
             added = uncovered_words(text, earlier["content"])
