@@ -452,7 +452,7 @@ def check_repeat(
 ) -> Finding | None:
     """A turn that says again what the same role already said (the whole of it)."""
     text = candidate["content"]
-    if len(words_of(text)) < cfg.repeat_min_words:
+    if word_count(text) < cfg.repeat_min_words:
         return None
     request = history[-1]["content"] if history and history[-1]["role"] != candidate["role"] else ""
     role = candidate["role"]
@@ -477,7 +477,7 @@ def check_echo(
 ) -> Finding | None:
     """A turn that copies the whole of the other role's earlier turn and adds nothing asked."""
     text = candidate["content"]
-    if len(words_of(text)) < cfg.repeat_min_words:
+    if word_count(text) < cfg.repeat_min_words:
         return None
     last_user = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
     role = candidate["role"]

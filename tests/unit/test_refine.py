@@ -7,7 +7,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from knowledge.concepts import ConceptTree
 from synthloom.planning import make_plans
+from synthloom.records import Plan
 from synthloom.refine import CellKey, CellStats, allocate, plan_round, weakness
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec, parse_spec
@@ -161,12 +163,15 @@ def test_cells_the_judge_scored_low_get_more_of_the_next_round(tmp_path: Path) -
     assert by_topic["gout"] > by_topic["asthma"] + by_topic["anemia"]
 
 
-def test_round_plans_over_a_concept_tree_carry_their_leaf(tmp_path: Path) -> None:
+def _tree_run(
+    tmp_path: Path, outline_text: str, samples: int, *, skip_topic: str | None = None
+) -> tuple[RunSpec, RunDir, ConceptTree, list[Plan]]:
+    """A tree run whose base plans were all accepted (but those on `skip_topic`)."""
     outline = tmp_path / "outline.yaml"
-    outline.write_text("Care:\n  Lungs: [Asthma, COPD]\n  Joints: [Gout]\n", encoding="utf-8")
+    outline.write_text(outline_text, encoding="utf-8")
     spec = parse_spec(
         f"""
-samples: 12
+samples: {samples}
 concepts: {{tree: {json.dumps(str(outline))}}}
 output: {tmp_path / "run"}
 refine: {{samples_per_round: 6}}
@@ -178,13 +183,21 @@ refine: {{samples_per_round: 6}}
     run_dir = RunDir(spec.output)
     run_dir.claim(spec.plan_fingerprint(), {})
     base = list(make_plans(spec, tree))
-    with open(run_dir.samples_path, "w") as samples:
+    with open(run_dir.samples_path, "w") as written:
         for plan in base:
-            if plan.topic != "Joints > Gout":  # gout is never accepted: the weak leaf
-                meta: dict[str, Any] = {"id": plan.id, "topic": plan.topic, "leaf": plan.leaf}
-                meta["conditions"] = plan.conditions
-                record = {"messages": [{"role": "user", "content": plan.id}], "metadata": meta}
-                samples.write(json.dumps(record) + "\n")
+            if plan.topic == skip_topic:
+                continue
+            meta: dict[str, Any] = {"id": plan.id, "topic": plan.topic, "leaf": plan.leaf}
+            meta["conditions"] = plan.conditions
+            record = {"messages": [{"role": "user", "content": plan.id}], "metadata": meta}
+            written.write(json.dumps(record) + "\n")
+    return spec, run_dir, tree, base
+
+
+def test_round_plans_over_a_concept_tree_carry_their_leaf(tmp_path: Path) -> None:
+    outline = "Care:\n  Lungs: [Asthma, COPD]\n  Joints: [Gout]\n"
+    # Gout is never accepted: the weak leaf.
+    spec, run_dir, tree, _ = _tree_run(tmp_path, outline, 12, skip_topic="Joints > Gout")
     plans = plan_round(spec, run_dir, 1)
     leaf_of = {tree.topic(leaf): leaf for leaf in tree.leaves()}
     assert Counter(p.topic for p in plans).most_common(1)[0][0] == "Joints > Gout"
@@ -194,35 +207,8 @@ refine: {{samples_per_round: 6}}
 def test_round_plans_on_leaves_the_base_run_never_planned_carry_their_leaf(
     tmp_path: Path,
 ) -> None:
-    outline = tmp_path / "outline.yaml"
-    outline.write_text(
-        "Care:\n  Lungs: [Asthma, COPD, Pneumonia]\n  Joints: [Gout, Arthritis, Bursitis]\n",
-        encoding="utf-8",
-    )
-    spec = parse_spec(
-        f"""
-samples: 2
-concepts: {{tree: {json.dumps(str(outline))}}}
-output: {tmp_path / "run"}
-refine: {{samples_per_round: 6}}
-"""
-    )
-    tree = spec.concepts.base_tree() if spec.concepts else None
-    assert tree is not None
-    tree.save(spec.output / "concepts.json")
-    run_dir = RunDir(spec.output)
-    run_dir.claim(spec.plan_fingerprint(), {})
-    base = list(make_plans(spec, tree))
-    with open(run_dir.samples_path, "w") as samples:
-        for plan in base:
-            meta: dict[str, Any] = {
-                "id": plan.id,
-                "topic": plan.topic,
-                "leaf": plan.leaf,
-                "conditions": {},
-            }
-            record = {"messages": [{"role": "user", "content": plan.id}], "metadata": meta}
-            samples.write(json.dumps(record) + "\n")
+    outline = "Care:\n  Lungs: [Asthma, COPD, Pneumonia]\n  Joints: [Gout, Arthritis, Bursitis]\n"
+    spec, run_dir, tree, base = _tree_run(tmp_path, outline, 2)
     plans = plan_round(spec, run_dir, 1)
     unplanned = {tree.topic(leaf) for leaf in tree.leaves()} - {p.topic for p in base}
     assert len(unplanned) == 4
