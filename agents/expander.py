@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from agents.llm import model_name
 from agents.structured import ask_structured
 from prompts import PromptTemplate, load_prompt
-from synthloom.records import Usage
+from synthloom.core.records import Usage
 
 NAME_MAX_CHARS = 80
 DESCRIPTION_MAX_CHARS = 400

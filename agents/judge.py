@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, create_model
 from agents.llm import model_name
 from agents.structured import ModelOutputError, ask_structured
 from prompts import PromptTemplate, load_prompt
-from synthloom.records import Turn, Usage
+from synthloom.core.records import Turn, Usage
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -18,7 +18,7 @@ from agents.llm import model_name
 from agents.roles import demo_dialogues, reference_passages
 from agents.structured import ask_structured
 from prompts import PromptTemplate, load_prompt
-from synthloom.records import Grounded, Plan, Usage
+from synthloom.core.records import Grounded, Plan, Usage
 
 
 def demo_exchanges(grounding: Grounded | None) -> list[dict[str, str]]:

@@ -27,7 +27,7 @@ from agents.structured import (
     text_of,
 )
 from prompts import PromptTemplate, load_prompt
-from synthloom.records import Grounded, Plan, Turn, Usage
+from synthloom.core.records import Grounded, Plan, Turn, Usage
 
 __all__ = [
     "Assistant",

@@ -20,7 +20,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from agents.llm import usage_of
-from synthloom.records import Usage
+from synthloom.core.records import Usage
 
 T = TypeVar("T", bound=BaseModel)
 

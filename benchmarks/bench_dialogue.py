@@ -51,8 +51,8 @@ from rich.console import Console  # noqa: E402
 
 from agents.endpoints import open_models  # noqa: E402
 from agents.roles import UserReply  # noqa: E402
+from synthloom.core.records import Plan  # noqa: E402
 from synthloom.planning import make_plans  # noqa: E402
-from synthloom.records import Plan  # noqa: E402
 from synthloom.runner import DatasetRun, RunResult  # noqa: E402
 from synthloom.spec import RunSpec, parse_spec  # noqa: E402
 

@@ -42,9 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(REPO))
 
+from synthloom.core.records import Plan, Role, SampleRecord, Turn  # noqa: E402
 from synthloom.curate.dedup import shingle_hashes  # noqa: E402
 from synthloom.novelty import NoveltyIndex, jaccard  # noqa: E402
-from synthloom.records import Plan, Role, SampleRecord, Turn  # noqa: E402
 
 VOCABULARY = 20_000
 

@@ -115,7 +115,7 @@ def _direct_openai() -> Iterator[None]:
 def _no_plan_validate() -> Iterator[None]:
     """Nodes reuse a Plan object instead of Plan.model_validate(state['plan']) per node."""
     from graphs import dialogue
-    from synthloom.records import Plan
+    from synthloom.core.records import Plan
 
     cache: dict[str, Plan] = {}
 

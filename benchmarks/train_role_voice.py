@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "data"))
 
 from build_sharegpt_sets import as_messages, is_english, read_dump, split_of  # noqa: E402
 
-from synthloom.voice import FEATURE_BITS, MODEL_FILE, hashed  # noqa: E402
+from synthloom.core.voice import FEATURE_BITS, MODEL_FILE, hashed  # noqa: E402
 
 L2 = 1e-4
 

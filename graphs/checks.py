@@ -24,8 +24,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from synthloom.records import Role, Turn
-from synthloom.textstats import (
+from synthloom.core.records import Role, Turn
+from synthloom.core.textstats import (
     covered_share,
     find_loop,
     looks_like_code,
@@ -37,7 +37,7 @@ from synthloom.textstats import (
     word_count,
     words_of,
 )
-from synthloom.voice import assistant_voice, judged
+from synthloom.core.voice import assistant_voice, judged
 
 CheckCode = Literal[
     "empty",

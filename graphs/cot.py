@@ -29,7 +29,7 @@ from graphs.checks import question_problem, step_problem
 from graphs.openings import OpeningCheck, check_opening
 from knowledge.extraction import ConditionExtractionError
 from knowledge.grounding import KnowledgeBase, ground_plan
-from synthloom.records import Grounded, Plan, Turn, UsageDict, add_usage
+from synthloom.core.records import Grounded, Plan, Turn, UsageDict, add_usage
 
 Outcome = Literal["running", "completed", "rejected"]
 MAX_REASONING_RETRIES = 1

@@ -37,10 +37,11 @@ from typing_extensions import TypedDict
 from agents.expander import Expander, build_expander
 from agents.llm import classify_error, describe_error
 from agents.structured import ModelOutputError
-from knowledge.concepts import PATH_SEPARATOR, ConceptTree, ConceptTreeError, child_id
+from knowledge.concepts import PATH_SEPARATOR, ConceptTree, child_id
 from knowledge.concepts_screen import Family, NameIndex, Proposed, Screener
 from knowledge.concepts_spec import ExpandSpec
-from synthloom.records import Usage, UsageDict, add_usage
+from synthloom.core.errors import ConceptTreeError
+from synthloom.core.records import Usage, UsageDict, add_usage
 
 Grounder = Callable[[str], Awaitable[list[str]]]
 """Concept path (names joined by ' > ') → knowledge snippets about it."""

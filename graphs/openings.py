@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from synthloom.records import Plan, Turn
+from synthloom.core.records import Plan, Turn
 
 
 class CoveredOpening(Protocol):

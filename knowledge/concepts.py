@@ -25,7 +25,7 @@ from typing import IO, Any, Literal, cast, get_args
 import networkx as nx
 
 from knowledge.concepts_screen import normalize_name
-from synthloom.errors import SynthloomError
+from synthloom.core.errors import ConceptTreeError
 
 Origin = Literal["seed", "imported", "generated"]
 ORIGINS: tuple[str, ...] = get_args(Origin)
@@ -35,10 +35,6 @@ ROOT_ID = "root"
 PATH_SEPARATOR = " > "
 # Attributes every node has; everything else on a node is optional metadata.
 _CORE = ("name", "description", "depth", "origin", "path")
-
-
-class ConceptTreeError(SynthloomError):
-    """A concept tree file is missing, malformed, or not a tree."""
 
 
 @dataclass(frozen=True)

@@ -24,20 +24,14 @@ from typing import Any, Literal, cast
 import networkx as nx
 import yaml
 
-from knowledge.concepts import (
-    ROOT_ID,
-    ConceptTree,
-    ConceptTreeError,
-    check_tree_shape,
-    read_json,
-)
+from knowledge.concepts import ROOT_ID, ConceptTree, check_tree_shape, read_json
 from knowledge.concepts_outline import (
     MULTI_PARENT,
     ConceptImportWarning,
     MultiParent,
     outline_tree,
 )
-from synthloom.errors import yaml_error
+from synthloom.core.errors import ConceptTreeError, yaml_error
 
 ImportFormat = Literal["auto", "outline", "node-link", "obo"]
 IMPORT_FORMATS: tuple[str, ...] = ("auto", "outline", "node-link", "obo")

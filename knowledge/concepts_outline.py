@@ -24,8 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from knowledge.concepts import ROOT_ID, ConceptTree, ConceptTreeError, child_id
+from knowledge.concepts import ROOT_ID, ConceptTree, child_id
 from knowledge.concepts_screen import normalize_name
+from synthloom.core.errors import ConceptTreeError
 
 MultiParent = Literal["first", "all"]
 MULTI_PARENT: tuple[str, ...] = ("first", "all")

@@ -139,8 +139,9 @@ class ConceptsSpec(_Strict):
 
     def base_tree(self) -> ConceptTree:
         """The tree this block names: its file imported (and cut), or the root and seeds."""
-        from knowledge.concepts import ConceptTree, ConceptTreeError
+        from knowledge.concepts import ConceptTree
         from knowledge.concepts_import import import_tree
+        from synthloom.core.errors import ConceptTreeError
 
         if self.tree is None:
             return ConceptTree.from_seeds(self.seeds, root=self.root)

@@ -21,10 +21,10 @@ from chromadb.api.models.Collection import Collection
 from langchain_core.embeddings import Embeddings
 
 from knowledge.embeddings import as_array, query_array
-from knowledge.errors import DemoFileError
 from knowledge.ingest import Skipped, source_key
 from knowledge.retrieval import mmr
 from knowledge.store import KnowledgeStore
+from synthloom.core.errors import DemoFileError
 
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 # What a demo is found by: its topic and what the person asks, not the answers.

@@ -25,9 +25,9 @@ from chromadb.api.types import Embeddings as ChromaEmbeddings
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
-from knowledge.errors import EmbeddingModelError
 from knowledge.spec import LOCAL_MODEL, MULTILINGUAL_MODEL, EmbeddingSpec
-from synthloom.redact import remember_secret
+from synthloom.core.errors import EmbeddingModelError
+from synthloom.core.redact import remember_secret
 
 __all__ = [
     "LOCAL_MODEL",

@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from knowledge.retrieval import Chunk
 from prompts import PromptTemplate, parse_template
-from synthloom.records import Usage
-from synthloom.store import write_json_atomic
+from synthloom.core.records import Usage
+from synthloom.core.store import write_json_atomic
 
 CACHE_FILE = "conditions.json"
 CACHE_FORMAT = "synthloom-knowledge-conditions"

@@ -25,7 +25,7 @@ from knowledge.ingest import IngestSummary, ingest
 from knowledge.retrieval import Chunk, Retriever
 from knowledge.spec import KnowledgeSpec
 from knowledge.store import KnowledgeStore
-from synthloom.records import Grounded, Plan, Usage
+from synthloom.core.records import Grounded, Plan, Usage
 
 # Passages shown to the condition extractor per concept: wider than a prompt's top_k,
 # so the lists of values have room to vary.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from knowledge.errors import KnowledgeBaseLockedError
-from synthloom.locking import FolderLock
+from synthloom.core.errors import KnowledgeBaseLockedError
+from synthloom.core.locking import FolderLock
 
 
 class KnowledgeBaseLock(FolderLock):

@@ -18,9 +18,9 @@ from chromadb.config import Settings
 from langchain_core.embeddings import Embeddings
 
 from knowledge.embeddings import make_embeddings
-from knowledge.errors import KnowledgeError
 from knowledge.locking import KnowledgeBaseLock
 from knowledge.spec import KnowledgeSpec
+from synthloom.core.errors import KnowledgeError
 
 EMBEDDING_KEY = "synthloom:embedding"
 KIND_KEY = "synthloom:kind"

@@ -18,11 +18,9 @@ import yaml
 from jinja2 import StrictUndefined, Template, TemplateError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from synthloom.core.errors import PromptError
+
 _FRONT_MATTER = re.compile(r"\A\{#-?\s*\n(?P<yaml>.*?)\n\s*-?#\}\n?", re.DOTALL)
-
-
-class PromptError(ValueError):
-    """A template file is malformed or was rendered with the wrong variables."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from synthloom.errors import SynthloomError
+from synthloom.core.errors import ChatDataError
 
 _SHAREGPT_ROLES = {
     "human": "user",
@@ -29,10 +29,6 @@ _SHAREGPT_ROLES = {
     "system": "system",
 }
 _LABEL_KEYS = ("label", "failure", "kind")
-
-
-class ChatDataError(SynthloomError):
-    """A chat dataset that cannot be read, named by file and record."""
 
 
 @dataclass(frozen=True)

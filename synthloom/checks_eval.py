@@ -23,10 +23,10 @@ from graphs.checks import (
     default_context,
 )
 from synthloom.chatdata import ChatRecord, turns_of
+from synthloom.core.records import Turn
 from synthloom.curate.config import HeuristicsSpec
 from synthloom.curate.heuristics import heuristic_filters
 from synthloom.curate.sample import Sample
-from synthloom.records import Turn
 
 # Which check codes count as catching a labelled kind (a cut-off is caught by the
 # server's finish_reason at generation and by `cut_off` in data without it).

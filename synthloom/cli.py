@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from synthloom.errors import SpecError, SynthloomError
+from synthloom.core.errors import SpecError, SynthloomError
 
 app = typer.Typer(
     add_completion=False,
@@ -283,8 +283,8 @@ def export(
     ] = False,
 ) -> None:
     """Export accepted samples as ShareGPT JSONL, OpenAI JSONL or a Hugging Face dataset."""
+    from synthloom.core.locking import current_writer
     from synthloom.export import export_run, sample_set
-    from synthloom.locking import current_writer
 
     writer = current_writer(run_dir)
     if writer is not None and not partial:
@@ -363,7 +363,7 @@ def _one_line_import_warnings() -> None:
 def main() -> None:
     """Console entry point: user errors are one line on stderr and exit code 2."""
     from synthloom import signals
-    from synthloom.redact import redact_standard_streams
+    from synthloom.core.redact import redact_standard_streams
 
     # No API key reaches the console, whatever prints it (errors, tracebacks, logs).
     redact_standard_streams()

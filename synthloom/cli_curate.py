@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from synthloom.errors import RunDirError, SpecError, SynthloomError, yaml_error
+from synthloom.core.errors import RunDirError, SpecError, SynthloomError, yaml_error
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -280,7 +280,7 @@ def report(
     ] = "auto",
 ) -> None:
     """Write a JSON report and a self-contained HTML page with plots for a run or dataset."""
-    from synthloom.locking import current_writer
+    from synthloom.core.locking import current_writer
     from synthloom.report import write_report
 
     run_dir = _dataset_folder(run_dir, None)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from synthloom.errors import SynthloomError
+from synthloom.core.errors import SynthloomError
 
 err = Console(stderr=True)
 out = Console()

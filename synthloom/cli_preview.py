@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from synthloom.errors import SynthloomError
+from synthloom.core.errors import SynthloomError
 
 out = Console(soft_wrap=True)
 

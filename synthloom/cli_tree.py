@@ -28,9 +28,9 @@ from rich.console import Console
 
 from knowledge.concepts_spec import ConceptsSpec, ExpandSpec
 from knowledge.spec import KnowledgeSpec
-from synthloom.errors import SpecError, SynthloomError, yaml_error
+from synthloom.core.errors import SpecError, SynthloomError, yaml_error
+from synthloom.core.store import rewrite_jsonl
 from synthloom.spec import ModelsSpec, RunSpec, _format_errors
-from synthloom.store import rewrite_jsonl
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from knowledge.concepts import ConceptTree
-from synthloom.store import write_json_atomic
+from synthloom.core.store import write_json_atomic
 from synthloom.survivors import surviving
 
 Cell = dict[str, str]
@@ -431,7 +431,7 @@ def coverage_from_records(
 
 
 class SlotPlan(Protocol):
-    """What coverage reads of a run's plan (`synthloom.records.Plan`)."""
+    """What coverage reads of a run's plan (`synthloom.core.records.Plan`)."""
 
     @property
     def index(self) -> int: ...  # noqa: D102

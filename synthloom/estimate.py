@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from synthloom.core.records import Plan
 from synthloom.planning import Planner
-from synthloom.records import Plan
 from synthloom.spec import RunSpec
 
 

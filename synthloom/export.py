@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from synthloom.errors import SynthloomError
-from synthloom.layouts import LAYOUTS, render_cot
+from synthloom.core.errors import SynthloomError
+from synthloom.core.layouts import LAYOUTS, render_cot
 from synthloom.rundir import load_samples
 
 FORMATS = ("openai", "sharegpt", "hf")

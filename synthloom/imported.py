@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from synthloom.chatdata import ChatDataError, read_chats
+from synthloom.chatdata import read_chats
+from synthloom.core.errors import ChatDataError
+from synthloom.core.store import write_json_atomic as atomic_write_json
 from synthloom.rundir import RunDir, now_iso
-from synthloom.store import write_json_atomic as atomic_write_json
 
 SOURCE_FILE = "imported.json"
 

@@ -33,9 +33,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from synthloom.core.records import Plan, SampleRecord
+from synthloom.core.store import iter_records
 from synthloom.curate.dedup import permutations, shingle_hashes
-from synthloom.records import Plan, SampleRecord
-from synthloom.store import iter_records
 
 # LSH makes a pair at the threshold a candidate with at least this chance (exact
 # Jaccard then decides): 21 bands of 3 rows at 0.7, 0.99985 there and more above.

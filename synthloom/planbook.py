@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from synthloom.core.records import Plan, Usage
+from synthloom.core.store import iter_records
 from synthloom.planning import Planner
-from synthloom.records import Plan, Usage
 from synthloom.rundir import Counts, RunDir, reason_key
 from synthloom.spec import RunSpec
-from synthloom.store import iter_records
 from synthloom.survivors import curation_drops
 
 

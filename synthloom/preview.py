@@ -26,9 +26,9 @@ from langchain_core.runnables import RunnableConfig
 from rich.console import Console
 from rich.markup import escape
 
+from synthloom.core.records import Plan, RejectRecord, Usage
 from synthloom.estimate import Estimate, estimate
 from synthloom.planning import Planner
-from synthloom.records import Plan, RejectRecord, Usage
 from synthloom.run_tree import load_run_tree, tree_path
 from synthloom.spec import RunSpec
 from synthloom.tasks import make_task

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Any
 
+from synthloom.core.records import Plan
+from synthloom.core.store import iter_records
 from synthloom.planning import make_plans, sample_id
-from synthloom.records import Plan
 from synthloom.run_tree import load_run_tree
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec
-from synthloom.store import iter_records
 from synthloom.survivors import surviving
 
 CellKey = tuple[str, tuple[tuple[str, str], ...]]

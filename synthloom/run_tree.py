@@ -20,8 +20,8 @@ from langchain_core.language_models import BaseChatModel
 from rich.console import Console
 
 from knowledge.concepts import ConceptTree
+from synthloom.core.store import rewrite_jsonl
 from synthloom.spec import RunSpec
-from synthloom.store import rewrite_jsonl
 
 TREE_FILE = "concepts.json"
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from synthloom import __version__
-from synthloom.errors import RunDirError
-from synthloom.locking import FolderLock
-from synthloom.records import Plan, RejectRecord, SampleRecord, Usage
-from synthloom.store import JsonlAppender, iter_records, rewrite_jsonl, write_json_atomic
+from synthloom.core.errors import RunDirError
+from synthloom.core.locking import FolderLock
+from synthloom.core.records import Plan, RejectRecord, SampleRecord, Usage
+from synthloom.core.store import JsonlAppender, iter_records, rewrite_jsonl, write_json_atomic
 
 
 def now_iso() -> str:

@@ -37,13 +37,13 @@ from rich.text import Text
 from agents.llm import classify_error, describe_error, model_name
 from knowledge.concepts import ConceptTree
 from synthloom import signals
+from synthloom.core.records import Plan, RejectRecord, Turn, Usage
+from synthloom.core.redact import RedactingSerializer, redact
 from synthloom.coverage import write_run_coverage
 from synthloom.inflight import InFlight
 from synthloom.novelty import NoveltyGate, near_duplicate_reason, open_index
 from synthloom.planbook import Done, PlanBook
 from synthloom.planning import Planner
-from synthloom.records import Plan, RejectRecord, Turn, Usage
-from synthloom.redact import RedactingSerializer, redact
 from synthloom.run_tree import prepare_run_tree, tree_path
 from synthloom.rundir import Counts, RunDir, RunDirLock, reason_key
 from synthloom.spec import RunSpec

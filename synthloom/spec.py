@@ -27,15 +27,15 @@ from pydantic import (
 from graphs.checks import TurnChecks
 from knowledge.concepts_spec import ConceptsSpec
 from knowledge.spec import KnowledgeSpec
-from synthloom.curate.config import CurateSpec
-from synthloom.errors import SpecError, yaml_error
-from synthloom.modelspec import (
+from synthloom.core.errors import SpecError, yaml_error
+from synthloom.core.modelspec import (
     EMBEDDED_MODEL,
     ROLES,
     EmbeddedServerSpec,
     ModelSpec,
     ModelsSpec,
 )
+from synthloom.curate.config import CurateSpec
 
 __all__ = [
     "EMBEDDED_MODEL",

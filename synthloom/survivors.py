@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from synthloom.store import iter_records
+from synthloom.core.store import iter_records
 
 CURATED = "curated"
 CURATION_FILE = "curation.json"

@@ -24,8 +24,8 @@ from graphs.dialogue import DialogueContext, build_dialogue_graph
 from graphs.openings import OpeningCheck
 from knowledge.grounding import open_knowledge
 from synthloom import __version__
-from synthloom.layouts import render_cot
-from synthloom.records import Grounded, Plan, SampleRecord, Turn, Usage
+from synthloom.core.layouts import render_cot
+from synthloom.core.records import Grounded, Plan, SampleRecord, Turn, Usage
 from synthloom.rundir import now_iso
 from synthloom.spec import RunSpec
 

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from synthloom.errors import RunDirError
-from synthloom.store import JsonlAppender
+from synthloom.core.errors import RunDirError
+from synthloom.core.store import JsonlAppender
 
 
 def fingerprint(*parts: str) -> str:

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from synthloom.modelspec import ModelSpec
-from synthloom.textstats import LOOP_MIN_WORDS, LOOP_NGRAM, LOOP_SHARE
+from synthloom.core.modelspec import ModelSpec
+from synthloom.core.textstats import LOOP_MIN_WORDS, LOOP_NGRAM, LOOP_SHARE
 
 DedupText = Literal["dialogue", "user", "assistant", "first_user"]
 

@@ -24,10 +24,10 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from numpy.typing import NDArray
 
+from synthloom.core.textstats import words_of
 from synthloom.curate.base import BatchFilter
 from synthloom.curate.config import DedupSpec
 from synthloom.curate.sample import Sample
-from synthloom.textstats import words_of
 
 SEED = 1
 SCHEME = "affine32"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from synthloom.core.textstats import find_loop, repeated_share, words_of
 from synthloom.curate.base import KEEP, SampleFilter, Verdict, reject
 from synthloom.curate.config import HeuristicsSpec
 from synthloom.curate.sample import Sample
-from synthloom.textstats import find_loop, repeated_share, words_of
 
 # Phrases that mark a refusal or an AI disclaimer: useless as assistant training data.
 REFUSAL_PATTERNS: tuple[str, ...] = (

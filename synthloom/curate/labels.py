@@ -14,12 +14,12 @@ from itertools import combinations
 from typing import Any, ClassVar
 
 from agents.judge import Labeler, SampleLabels
+from synthloom.core.records import Usage
 from synthloom.curate.agreement import cohen_kappa
 from synthloom.curate.cache import JudgementCache
 from synthloom.curate.config import LabelsSpec
 from synthloom.curate.llm import LLMBlock, Outcome, prompt_fingerprint
 from synthloom.curate.sample import Sample
-from synthloom.records import Usage
 
 FIELDS = ("topic", "difficulty", "quality")
 

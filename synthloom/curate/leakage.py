@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from synthloom.core.textstats import words_of
 from synthloom.curate.base import KEEP, SampleFilter, Verdict, reject
 from synthloom.curate.config import LeakageSpec
 from synthloom.curate.sample import Sample
-from synthloom.textstats import words_of
 
 
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:

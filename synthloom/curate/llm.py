@@ -13,11 +13,11 @@ from pydantic import BaseModel
 from agents.llm import classify_error, describe_error
 from agents.structured import ModelOutputError
 from prompts import PromptTemplate
+from synthloom.core.errors import EndpointError
+from synthloom.core.records import Usage
 from synthloom.curate.base import Block
 from synthloom.curate.cache import JudgementCache, fingerprint
 from synthloom.curate.sample import Sample
-from synthloom.errors import EndpointError
-from synthloom.records import Usage
 
 
 @dataclass

@@ -24,6 +24,9 @@ from langchain_core.embeddings import Embeddings
 
 from agents.judge import FaithfulnessChecker, Labeler, RubricJudge
 from synthloom import __version__
+from synthloom.core.errors import SynthloomError
+from synthloom.core.records import Usage
+from synthloom.core.store import rewrite_jsonl, write_json_atomic
 from synthloom.curate.base import BatchFilter, BlockStats, SampleFilter
 from synthloom.curate.cache import JudgementCache
 from synthloom.curate.config import CurateSpec
@@ -46,10 +49,7 @@ from synthloom.curate.rundata import (
 )
 from synthloom.curate.sample import Sample
 from synthloom.curate.semantic import SemanticDedup
-from synthloom.errors import SynthloomError
-from synthloom.records import Usage
 from synthloom.rundir import RunDirLock, now_iso
-from synthloom.store import rewrite_jsonl, write_json_atomic
 
 Log = Callable[[str], None]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synthloom.errors import RunDirError
+from synthloom.core.errors import RunDirError
 from synthloom.rundir import RunDir
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from synthloom.records import Turn
+from synthloom.core.records import Turn
 
 
 def _text_of_item(item: Any) -> str:

@@ -11,12 +11,12 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from synthloom.core.store import write_json_atomic
 from synthloom.curate.rundata import load_run
 from synthloom.report.build import build_report
 from synthloom.report.compare import compare_reports, render_compare_html
 from synthloom.report.cost import ModelPrice, Pricing, load_pricing
 from synthloom.report.html import render_report_html
-from synthloom.store import write_json_atomic
 
 REPORT_DIR = "report"
 

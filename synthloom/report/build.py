@@ -11,12 +11,13 @@ from langchain_core.embeddings import Embeddings
 from pydantic import ValidationError
 
 from synthloom import __version__
+from synthloom.core.errors import SynthloomError
+from synthloom.core.records import Usage
+from synthloom.core.textstats import words_of
 from synthloom.curate.embedders import embed_normalized, embedder_name
 from synthloom.curate.rundata import JUDGEMENTS, RunData, load_run_concepts, read_jsonl
 from synthloom.curate.sample import Sample
-from synthloom.errors import SynthloomError
 from synthloom.planning import make_plans
-from synthloom.records import Usage
 from synthloom.report.cost import Pricing, cost_summary
 from synthloom.report.coverage import coverage, leaf_set_for_run
 from synthloom.report.metrics import (
@@ -29,7 +30,6 @@ from synthloom.report.metrics import (
 from synthloom.run_tree import load_run_tree
 from synthloom.rundir import now_iso, reason_key
 from synthloom.spec import RunSpec
-from synthloom.textstats import words_of
 
 MAX_EMBED = 2000
 SELF_BLEU_SAMPLE = 200

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from synthloom.errors import SpecError, yaml_error
-from synthloom.records import Usage
+from synthloom.core.errors import SpecError, yaml_error
+from synthloom.core.records import Usage
 
 
 class ModelPrice(BaseModel):

@@ -12,7 +12,7 @@ import zlib
 
 from langchain_core.embeddings import Embeddings
 
-from synthloom.textstats import words_of
+from synthloom.core.textstats import words_of
 
 DIMENSIONS = 4096
 

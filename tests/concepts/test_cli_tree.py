@@ -12,9 +12,9 @@ import networkx as nx
 import pytest
 from typer.testing import CliRunner
 
-from knowledge.concepts import ConceptTree, ConceptTreeError
+from knowledge.concepts import ConceptTree
 from synthloom.cli_tree import tree_app
-from synthloom.errors import SpecError
+from synthloom.core.errors import ConceptTreeError, SpecError
 from tests.concepts.scripted import ScriptedChatModel, taxonomy_answer, taxonomy_for
 from tests.support.openai_server import ScriptedOpenAIServer
 

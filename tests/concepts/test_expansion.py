@@ -14,9 +14,10 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from graphs.expansion import ExpansionContext, build_expansion_graph, expand_tree
-from knowledge.concepts import ConceptTree, ConceptTreeError, child_id
+from knowledge.concepts import ConceptTree, child_id
 from knowledge.concepts_screen import normalize_name
 from knowledge.concepts_spec import ExpandSpec
+from synthloom.core.errors import ConceptTreeError
 from tests.concepts.scripted import (
     HashingEmbeddings,
     ScriptedChatModel,

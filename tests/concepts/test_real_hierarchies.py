@@ -16,11 +16,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from knowledge.concepts import ConceptTree, ConceptTreeError
+from knowledge.concepts import ConceptTree
 from knowledge.concepts_import import ConceptImportWarning, import_tree
 from synthloom.cli import app
+from synthloom.core.errors import ConceptTreeError, SynthloomError
 from synthloom.coverage import plan_leaves
-from synthloom.errors import SynthloomError
 
 WORDNET = Path(__file__).resolve().parents[1] / "data" / "wordnet-diseases.yaml"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from knowledge import concepts
-from knowledge.concepts import ConceptTree, ConceptTreeError, child_id, render_tree
+from knowledge.concepts import ConceptTree, child_id, render_tree
+from synthloom.core.errors import ConceptTreeError
 
 
 def small_tree() -> ConceptTree:

@@ -11,14 +11,14 @@ import pytest
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import GenericFakeChatModel
 
+from synthloom.core.records import Plan, RejectRecord, Turn
+from synthloom.core.textstats import words_of
 from synthloom.curate.sample import Sample
 from synthloom.planning import make_plans
-from synthloom.records import Plan, RejectRecord, Turn
 from synthloom.run_tree import TREE_FILE, load_run_tree
 from synthloom.rundir import Counts, RunDir
 from synthloom.spec import RunSpec, load_spec
 from synthloom.tasks import DialogueTask
-from synthloom.textstats import words_of
 
 EXAMPLE_SPEC = Path(__file__).resolve().parents[2] / "examples" / "clinic-dialogue" / "spec.yaml"
 SYSTEM = "You are a careful medical information assistant."

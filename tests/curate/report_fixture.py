@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.judge import build_judges
+from synthloom.core.records import Plan, Turn
 from synthloom.curate.config import CurateSpec
 from synthloom.curate.pipeline import Judges, curate_run
-from synthloom.records import Plan, Turn
 from tests.curate.conftest import build_run, dialogue, example_topics, small_spec
 from tests.curate.fakes import ScriptedJudgeModel, claims_json, labels_json, rubric_json
 

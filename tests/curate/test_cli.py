@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from synthloom.cli_curate import compare, curate, report
-from synthloom.errors import EndpointError, RunDirError, SpecError
+from synthloom.core.errors import EndpointError, RunDirError, SpecError
 from tests.curate.conftest import build_run, read_jsonl, small_spec
 from tests.support.openai_server import ScriptedOpenAIServer
 

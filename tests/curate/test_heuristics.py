@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from synthloom.core.textstats import repeated_share
 from synthloom.curate.config import HeuristicsSpec, LanguageSpec
 from synthloom.curate.heuristics import (
     EmptyTurnFilter,
@@ -14,7 +15,6 @@ from synthloom.curate.heuristics import (
     heuristic_filters,
 )
 from synthloom.curate.language import LanguageFilter
-from synthloom.textstats import repeated_share
 from tests.curate.conftest import EXCHANGES, dialogue, sample
 
 GOOD = sample(dialogue(*EXCHANGES["Understanding high blood pressure readings"][:2]))

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from agents.judge import build_judges
+from synthloom.core.errors import RunDirError
+from synthloom.core.records import Plan, Turn
 from synthloom.curate.config import CurateSpec
 from synthloom.curate.pipeline import Judges, curate_run
-from synthloom.errors import RunDirError
-from synthloom.records import Plan, Turn
 from synthloom.run_tree import load_run_tree
 from tests.curate.conftest import (
     EXCHANGES,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from synthloom.core.errors import RunDirError, SpecError
 from synthloom.curate.rundata import load_run
-from synthloom.errors import RunDirError, SpecError
 from synthloom.report import load_pricing, write_comparison, write_report
 from synthloom.report.build import build_report
 from synthloom.report.cost import ModelPrice, Pricing

@@ -98,7 +98,7 @@ def test_the_servers_repeat_penalty_is_the_default_a_request_can_override() -> N
     import httpx
 
     from agents.embedded import EmbeddedServer, resolve_model_path
-    from synthloom.modelspec import EMBEDDED_MODEL, EmbeddedServerSpec
+    from synthloom.core.modelspec import EMBEDDED_MODEL, EmbeddedServerSpec
 
     messages = [{"role": "user", "content": "Why does blood pressure matter? Say it twice."}]
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from agents.endpoints import open_models
+from synthloom.core.records import Plan
 from synthloom.planning import make_plans
-from synthloom.records import Plan
 from synthloom.runner import DatasetRun, RunResult
 from synthloom.spec import RunSpec, parse_spec
 from tests.support.openai_server import ScriptedOpenAIServer

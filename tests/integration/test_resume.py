@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from synthloom.records import Turn
+from synthloom.core.records import Turn
 from tests.integration.conftest import (
     assert_chat_record,
     assert_counts_consistent,

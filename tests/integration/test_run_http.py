@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synthloom.errors import EndpointError
+from synthloom.core.errors import EndpointError
 from synthloom.spec import RunSpec, parse_spec
 from tests.integration.conftest import (
     assert_chat_record,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synthloom.redact import MASK, redact, redact_bytes, remember_secret
+from synthloom.core.redact import MASK, redact, redact_bytes, remember_secret
 from tests.integration.conftest import cli, read_jsonl, read_manifest, spec_yaml
 from tests.support.openai_server import ScriptedOpenAIServer
 

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from synthloom.cli_knowledge import demos_app, ingest, kb_app
-from synthloom.errors import SynthloomError
+from synthloom.core.errors import SynthloomError
 from tests.knowledge.conftest import EXAMPLE_DEMOS, EXAMPLE_KNOWLEDGE
 
 # The same registration synthloom.cli does.

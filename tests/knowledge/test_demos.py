@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from knowledge.demos import DemoSelector, add_demos, parse_demo, read_demos
-from knowledge.errors import DemoFileError
 from knowledge.store import KnowledgeStore
+from synthloom.core.errors import DemoFileError
 from tests.knowledge.conftest import EXAMPLE_DEMOS, spec_for
 
 FEVER_TOPIC = "When a fever in a child needs a doctor"

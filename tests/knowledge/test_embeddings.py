@@ -20,7 +20,7 @@ from knowledge.embeddings import (
     default_embeddings,
     make_embeddings,
 )
-from knowledge.errors import EmbeddingModelError
+from synthloom.core.errors import EmbeddingModelError
 from tests.knowledge.embedding_server import EmbeddingServer
 
 # Each pair says the same thing in different words; no two pairs share a subject.

@@ -10,7 +10,7 @@ from typing import Any
 from agents.reasoning import build_cot_roles
 from graphs.cot import CotContext, build_cot_graph
 from knowledge.grounding import KnowledgeBase
-from synthloom.records import Plan
+from synthloom.core.records import Plan
 from synthloom.spec import parse_spec
 from synthloom.tasks import CotTask
 from tests.knowledge.conftest import spec_for

@@ -10,7 +10,7 @@ import pytest
 
 from graphs.dialogue import DialogueContext, build_dialogue_graph
 from knowledge.grounding import KnowledgeBase
-from synthloom.records import Plan
+from synthloom.core.records import Plan
 from synthloom.spec import parse_spec
 from tests.knowledge.conftest import EXAMPLE_DEMOS, EXAMPLE_KNOWLEDGE, spec_for
 

@@ -11,9 +11,9 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from knowledge.errors import KnowledgeError
 from knowledge.grounding import KnowledgeBase, prepare_knowledge
 from knowledge.spec import KnowledgeSpec
+from synthloom.core.errors import KnowledgeError
 from tests.knowledge.conftest import EXAMPLE_DEMOS, EXAMPLE_KNOWLEDGE, spec_for
 from tests.unit.fakes import RecordingFakeChatModel
 
@@ -94,7 +94,7 @@ def test_prepare_ingests_sources_and_demos_once(tmp_path: Path) -> None:
 
 
 def test_a_condition_cannot_come_from_both_lists_and_knowledge() -> None:
-    from synthloom.errors import SynthloomError
+    from synthloom.core.errors import SynthloomError
     from synthloom.spec import parse_spec
 
     text = (

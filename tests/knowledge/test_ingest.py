@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfWriter
 
-from knowledge.errors import KnowledgeBaseLockedError, KnowledgeError
 from knowledge.ingest import IngestSummary, ingest
 from knowledge.store import KnowledgeStore
+from synthloom.core.errors import KnowledgeBaseLockedError, KnowledgeError
 from tests.knowledge.conftest import EXAMPLE_KNOWLEDGE, REPO, spec_for
 
 

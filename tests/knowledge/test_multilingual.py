@@ -15,11 +15,11 @@ import pytest
 
 from knowledge import embeddings as emb
 from knowledge.embeddings import LOCAL_DIMENSION, MultilingualEmbeddings, make_embeddings
-from knowledge.errors import EmbeddingModelError
 from knowledge.ingest import ingest
 from knowledge.retrieval import Retriever
 from knowledge.spec import MULTILINGUAL_MODEL, EmbeddingSpec
 from knowledge.store import KnowledgeStore
+from synthloom.core.errors import EmbeddingModelError
 from tests.knowledge.conftest import spec_for
 
 SPEC = EmbeddingSpec(provider="local", model=MULTILINGUAL_MODEL)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.errors import KnowledgeBaseLockedError
 from knowledge.grounding import KnowledgeBase
 from knowledge.store import KnowledgeStore
+from synthloom.core.errors import KnowledgeBaseLockedError
 from synthloom.spec import parse_spec
 from tests.integration.conftest import cli, cli_popen, read_jsonl, run_dataset
 from tests.knowledge.conftest import EXAMPLE_DEMOS, EXAMPLE_KNOWLEDGE, spec_for

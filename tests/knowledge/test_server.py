@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from knowledge.demos import add_demos
-from knowledge.errors import KnowledgeError
 from knowledge.grounding import KnowledgeBase
 from knowledge.ingest import ingest
 from knowledge.spec import KnowledgeSpec
 from knowledge.store import KnowledgeStore
+from synthloom.core.errors import KnowledgeError
 from tests.knowledge.conftest import EXAMPLE_DEMOS, EXAMPLE_KNOWLEDGE, free_port
 
 pytestmark = pytest.mark.integration

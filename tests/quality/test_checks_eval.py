@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from synthloom.chatdata import ChatDataError, read_chats
+from synthloom.chatdata import read_chats
 from synthloom.checks_eval import evaluate
 from synthloom.cli import app
+from synthloom.core.errors import ChatDataError
 
 runner = CliRunner()
 

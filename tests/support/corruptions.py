@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from synthloom.voice import judged
+from synthloom.core.voice import judged
 
 Message = dict[str, str]
 Corruption = Callable[[list[Message], int, random.Random, Sequence[list[Message]]], str | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graphs.checks import first_problem, strip_speaker_label, trim_to_sentence
-from synthloom.records import Role, Turn
+from synthloom.core.records import Role, Turn
 
 
 def turn(role: Role, content: str) -> Turn:

@@ -7,8 +7,8 @@ from typing import Any
 
 from agents.reasoning import build_cot_roles
 from graphs.cot import CotContext, build_cot_graph
-from synthloom.layouts import render_cot
-from synthloom.records import Plan
+from synthloom.core.layouts import render_cot
+from synthloom.core.records import Plan
 from tests.unit.fakes import RecordingFakeChatModel
 
 PLAN = Plan(id="c1", index=0, topic="Insulin dosing", conditions={"difficulty": "hard"}, rounds=1)

@@ -9,8 +9,8 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs.dialogue import build_dialogue_graph, route_next
+from synthloom.core.records import Plan, Turn
 from synthloom.export import inline_reasoning
-from synthloom.records import Plan, Turn
 from synthloom.spec import parse_spec
 from synthloom.tasks import DialogueTask
 from tests.unit.fakes import make_context, truncated, user_json

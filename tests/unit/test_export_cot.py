@@ -9,9 +9,9 @@ from typing import Any
 import datasets
 import pytest
 
-from synthloom.errors import SynthloomError
+from synthloom.core.errors import SynthloomError
+from synthloom.core.layouts import render_cot
 from synthloom.export import export_run
-from synthloom.layouts import render_cot
 
 STEPS = ["Total dose is 0.5 x 70 = 35 units.", "Basal is half of that: 17.5 units."]
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 from graphs.dialogue import build_dialogue_graph
+from synthloom.core.records import Plan, SampleRecord
 from synthloom.curate.dedup import shingle_hashes
 from synthloom.novelty import NoveltyIndex, jaccard, near_duplicate_reason
-from synthloom.records import Plan, SampleRecord
 from tests.unit.fakes import make_context, user_json
 
 WORDS = [f"w{i}" for i in range(400)]

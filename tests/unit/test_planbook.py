@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from synthloom.core.records import Plan, RejectRecord
+from synthloom.core.store import JsonlAppender
 from synthloom.planbook import Done, PlanBook
 from synthloom.planning import Planner
-from synthloom.records import Plan, RejectRecord
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec, parse_spec
-from synthloom.store import JsonlAppender
 
 
 def spec_of(tmp_path: Path, samples: int, replacements: int = 0) -> RunSpec:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from prompts import PromptError, available_prompts, load_prompt, parse_template
+from prompts import available_prompts, load_prompt, parse_template
+from synthloom.core.errors import PromptError
 
 
 def test_packaged_prompts_render_their_samples() -> None:
@@ -49,7 +50,7 @@ def test_cli_preview_of_an_unknown_prompt_is_one_user_error() -> None:
     from typer.testing import CliRunner
 
     from synthloom.cli import app
-    from synthloom.errors import SynthloomError
+    from synthloom.core.errors import SynthloomError
 
     result = CliRunner().invoke(app, ["prompts", "nonexistent"])
     assert isinstance(result.exception, SynthloomError)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.concepts import ConceptTree
+from synthloom.core.records import Plan
 from synthloom.planning import make_plans
-from synthloom.records import Plan
 from synthloom.refine import CellKey, CellStats, allocate, plan_round, weakness
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec, parse_spec

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from synthloom.errors import SpecError
+from synthloom.core.errors import SpecError
 from synthloom.spec import load_spec, parse_spec
 
 MINIMAL = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synthloom.errors import SpecError
+from synthloom.core.errors import SpecError
 from synthloom.spec import parse_spec
 
 

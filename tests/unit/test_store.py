@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synthloom.store import JsonlAppender, iter_records, repair_tail, write_json_atomic
+from synthloom.core.store import JsonlAppender, iter_records, repair_tail, write_json_atomic
 
 
 def test_append_and_read_back(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synthloom.store import rewrite_jsonl, write_json_atomic
+from synthloom.core.store import rewrite_jsonl, write_json_atomic
 
 
 def disk_full(fd: int) -> None:

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from synthloom.errors import SpecError
-from synthloom.redact import remember_secret
+from synthloom.core.errors import SpecError
+from synthloom.core.redact import remember_secret
 
 EMBEDDED_MODEL = "smollm2-135m"
 

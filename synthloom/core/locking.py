@@ -15,7 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from synthloom.errors import SynthloomError
+from synthloom.core.errors import SynthloomError
 
 LOCK_FILE = ".lock"
 HOLDER_FILE = ".lock-holder.json"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from synthloom.redact import redact
+from synthloom.core.redact import redact
 
 
 def repair_tail(path: Path) -> int:
