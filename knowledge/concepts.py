@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import networkx as nx
 
 from knowledge.concepts_screen import normalize_name
 from synthloom.core.errors import ConceptTreeError
+from synthloom.core.store import write_atomically
 
 Origin = Literal["seed", "imported", "generated"]
 ORIGINS: tuple[str, ...] = get_args(Origin)
@@ -448,24 +447,6 @@ def read_json(path: Path) -> Any:
         raise ConceptTreeError(
             f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
         ) from None
-
-
-def write_atomically(path: Path, write: Callable[[IO[Any]], object], mode: str = "w") -> Path:
-    """Write through `write` into a temporary file beside `path`, then rename it over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private; give it the mode a plain write would have.
-        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _copy_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:

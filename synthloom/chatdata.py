@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from synthloom.core import names
 from synthloom.core.errors import ChatDataError
 
 _SHAREGPT_ROLES = {
@@ -158,8 +159,8 @@ def read_chats(path: str | Path) -> Iterator[ChatRecord]:
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
             return _hf_folder(path)
-        if (path / "samples.jsonl").exists():
-            return _json_lines(path / "samples.jsonl")
+        if (path / names.SAMPLES).exists():
+            return _json_lines(path / names.SAMPLES)
         raise ChatDataError(
             f"{path}: a folder must be a Hugging Face `datasets` folder (save_to_disk) or a run"
         )

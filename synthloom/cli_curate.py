@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from synthloom.core import names
 from synthloom.core.errors import RunDirError, SpecError, SynthloomError, yaml_error
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def _refresh_coverage(run_dir: Path, spec: RunSpec, console: Console) -> None:
     from synthloom.planning import Planner
     from synthloom.rundir import RunDir
 
-    tree_file = None if spec.concepts is None else spec.concepts.output or run_dir / "concepts.json"
+    tree_file = None if spec.concepts is None else spec.concepts.output or run_dir / names.CONCEPTS
     if tree_file is None or not tree_file.is_file():
         return
     tree = ConceptTree.load(tree_file)
@@ -157,7 +158,7 @@ def short_leaves(run_dir: Path, attempts: int) -> list[str]:
     """One line per leaf with fewer kept samples than planned, saying why."""
     from synthloom.curate.rundata import read_json
 
-    document = read_json(run_dir / "coverage.json", "coverage file")
+    document = read_json(run_dir / names.COVERAGE, "coverage file")
     lines = []
     for c in document["leaves"].values():
         if c["accepted"] >= c["planned"]:
@@ -211,7 +212,7 @@ def _dataset_folder(path: Path, out: Path | None) -> Path:
         raise RunDirError(f"{path}: no such run folder (or chat dataset file)")
     if is_run_folder(path):
         return path
-    if path.is_dir() and (path / "run.json").exists():
+    if path.is_dir() and (path / names.MANIFEST).exists():
         return path  # a run folder missing its spec: _run_spec names what is wrong
     folder, count = import_dataset(path, out or default_folder(path))
     err.print(f"{path}: {count:,} conversations, curated in {folder}", soft_wrap=True)

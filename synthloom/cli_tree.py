@@ -28,6 +28,7 @@ from rich.console import Console
 
 from knowledge.concepts_spec import ConceptsSpec, ExpandSpec
 from knowledge.spec import KnowledgeSpec
+from synthloom.core import names
 from synthloom.core.errors import SpecError, SynthloomError, yaml_error
 from synthloom.core.store import rewrite_jsonl
 from synthloom.spec import ModelsSpec, RunSpec, _format_errors
@@ -46,7 +47,7 @@ tree_app = typer.Typer(
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-DEFAULT_TREE_FILE = "concepts.json"
+DEFAULT_TREE_FILE = names.CONCEPTS
 COVERAGE_COUNTS = ("planned", "accepted", "rejected", "failed", "pending", "given_up")
 
 
@@ -103,7 +104,7 @@ def read_tree(path: Path) -> ConceptTree:
 def _run_spec(run: Path) -> RunSpec | None:
     """The validated spec a run folder keeps (`spec.json`), if it has a readable one."""
     try:
-        return RunSpec.model_validate_json((run / "spec.json").read_text(encoding="utf-8"))
+        return RunSpec.model_validate_json((run / names.SPEC).read_text(encoding="utf-8"))
     except (OSError, ValidationError):
         return None
 
@@ -312,7 +313,7 @@ def export(
     depth: Annotated[int | None, typer.Option(min=0, help="Mermaid: levels to draw.")] = None,
 ) -> None:
     """Write the tree as node-link JSON, GraphML, or a Mermaid flowchart."""
-    from knowledge.concepts import write_atomically
+    from synthloom.core.store import write_atomically
 
     tree = read_tree(tree_path)
     if fmt == "json":
@@ -424,5 +425,5 @@ async def _expand(
     result.tree.save(dest)
     records = [{"type": "rejected", **r} for r in result.rejections]
     records += [{"type": "failed", **f} for f in result.failures]
-    rewrite_jsonl(dest.with_name(dest.stem + ".rejections.jsonl"), records)
+    rewrite_jsonl(dest.with_name(names.rejections_file(dest.name)), records)
     return result

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from knowledge.concepts import ConceptTree
+from synthloom.core import names
 from synthloom.core.store import write_json_atomic
 from synthloom.survivors import surviving
 
@@ -489,7 +490,7 @@ def _with_extras(report: CoverageReport, samples: Iterable[Mapping[str, Any]]) -
     return report
 
 
-COVERAGE_FILE = "coverage.json"
+COVERAGE_FILE = names.COVERAGE
 
 
 def coverage_document(

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from synthloom.core import names
 from synthloom.core.records import Plan
 from synthloom.planning import Planner
 from synthloom.spec import RunSpec
@@ -64,7 +65,7 @@ def _per_sample(spec: RunSpec, plan: Plan) -> tuple[int, int, int]:
 def measured(output: Path) -> tuple[int, int]:
     """(finished samples, tokens spent) recorded in a run folder's run.json, or zeros."""
     try:
-        manifest = json.loads((output / "run.json").read_text(encoding="utf-8"))
+        manifest = json.loads((output / names.MANIFEST).read_text(encoding="utf-8"))
         counts, usage = manifest["counts"], manifest["usage"]
         finished = int(counts["accepted"]) + int(counts["rejected"]) + int(counts["failed"])
         return finished, int(usage["total_tokens"])

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from synthloom.core import names
 from synthloom.core.errors import SynthloomError
 from synthloom.core.layouts import LAYOUTS, render_cot
 from synthloom.rundir import load_samples
@@ -18,8 +19,8 @@ from synthloom.rundir import load_samples
 FORMATS = ("openai", "sharegpt", "hf")
 SETS = ("auto", "curated", "generated")
 # Curation writes its summary after both of its files, so the summary marks a curated set.
-_CURATED_MARK = Path("curated") / "curation.json"
-_CURATED_SAMPLES = Path("curated") / "samples.jsonl"
+_CURATED_MARK = Path(names.CURATED) / names.CURATION
+_CURATED_SAMPLES = Path(names.CURATED) / names.SAMPLES
 _SHAREGPT_ROLE = {"user": "human", "assistant": "gpt", "system": "system"}
 
 
@@ -100,7 +101,7 @@ def sample_set(run_dir: Path, which: str = "auto") -> tuple[str, Path]:
         )
     if which == "curated" or (which == "auto" and curated):
         return "curated", run_dir / _CURATED_SAMPLES
-    return "generated", run_dir / "samples.jsonl"
+    return "generated", run_dir / names.SAMPLES
 
 
 def export_run(
@@ -122,7 +123,7 @@ def export_run(
         raise SynthloomError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     chosen, _ = sample_set(run_dir, which)
     records: Iterable[dict[str, Any]] = load_samples(
-        run_dir / "curated" if chosen == "curated" else run_dir
+        run_dir / names.CURATED if chosen == "curated" else run_dir
     )
     if layout is not None:
         records = (relayout(r, layout) for r in records)

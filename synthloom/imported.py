@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from synthloom.chatdata import read_chats
+from synthloom.core import names
 from synthloom.core.errors import ChatDataError
 from synthloom.core.store import write_json_atomic as atomic_write_json
 from synthloom.rundir import RunDir, now_iso
 
-SOURCE_FILE = "imported.json"
+SOURCE_FILE = names.IMPORTED
 
 
 def is_run_folder(path: Path) -> bool:

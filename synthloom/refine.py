@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Any
 
+from synthloom.core import names
 from synthloom.core.records import Plan
 from synthloom.core.store import iter_records
 from synthloom.planning import make_plans, sample_id
@@ -126,8 +127,8 @@ def collect_cells(
         hit = by_id.get(str(record.get("id")))
         if hit is not None:
             cells[hit].rejected += 1
-    curated = run_dir.path / "curated"
-    for name in ("samples.jsonl", "rejects.jsonl"):
+    curated = run_dir.path / names.CURATED
+    for name in (names.SAMPLES, names.REJECTS):
         for record in iter_records(curated / name):
             meta = record.get("metadata") or {}
             judge = (meta.get("curation") or {}).get("judge") or {}

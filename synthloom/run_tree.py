@@ -20,10 +20,11 @@ from langchain_core.language_models import BaseChatModel
 from rich.console import Console
 
 from knowledge.concepts import ConceptTree
+from synthloom.core import names
 from synthloom.core.store import rewrite_jsonl
 from synthloom.spec import RunSpec
 
-TREE_FILE = "concepts.json"
+TREE_FILE = names.CONCEPTS
 
 
 def tree_path(spec: RunSpec) -> Path:
@@ -94,7 +95,7 @@ async def prepare_run_tree(
             result = await expand_tree(ctx, checkpointer=saver, on_batch=progress)
     records = [{"type": "rejected", **r} for r in result.rejections]
     records += [{"type": "failed", **f} for f in result.failures]
-    rewrite_jsonl(path.with_name(path.stem + ".rejections.jsonl"), records)
+    rewrite_jsonl(path.with_name(names.rejections_file(path.name)), records)
     result.tree.save(path)  # last: its presence means the tree is final
     summary = result.tree.graph.graph.get("expansion", {})
     console.print(

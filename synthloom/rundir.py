@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from synthloom import __version__
+from synthloom.core import names
 from synthloom.core.errors import RunDirError
 from synthloom.core.locking import FolderLock
 from synthloom.core.records import Plan, RejectRecord, SampleRecord, Usage
@@ -71,11 +72,11 @@ class RunDirLock(FolderLock):
 class RunDir:
     """Owns the files of one run folder and the bookkeeping that makes resume exact."""
 
-    SAMPLES = "samples.jsonl"
-    REJECTS = "rejects.jsonl"
-    MANIFEST = "run.json"
-    SPEC = "spec.json"
-    CHECKPOINTS = "checkpoints.sqlite"
+    SAMPLES = names.SAMPLES
+    REJECTS = names.REJECTS
+    MANIFEST = names.MANIFEST
+    SPEC = names.SPEC
+    CHECKPOINTS = names.CHECKPOINTS
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -240,9 +241,7 @@ def load_samples(run_dir: Path) -> Iterable[dict[str, Any]]:
 
 def _checked_samples(path: Path) -> Iterator[dict[str, Any]]:
     # Lines that are not sample records are named by line, not met as a KeyError later.
-    from synthloom.curate.rundata import read_jsonl
-
-    for number, record in enumerate(read_jsonl(path), 1):
+    for number, record in enumerate(iter_records(path, missing_ok=False), 1):
         if not isinstance(record.get("messages"), list):
             raise RunDirError(f"{path}: record {number} is not a sample (no `messages` list)")
         yield record

@@ -16,11 +16,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from synthloom.core import names
 from synthloom.core.store import iter_records
 
-CURATED = "curated"
-CURATION_FILE = "curation.json"
-CURATED_REJECTS = "rejects.jsonl"
+CURATED = names.CURATED
+CURATION_FILE = names.CURATION
+CURATED_REJECTS = names.REJECTS
 
 
 def curated(run_path: Path) -> bool:
@@ -61,8 +62,8 @@ def surviving(
 
     `samples` and `rejects` default to the run folder's generation files.
     """
-    kept = list(iter_records(run_path / "samples.jsonl") if samples is None else samples)
-    lost = list(iter_records(run_path / "rejects.jsonl") if rejects is None else rejects)
+    kept = list(iter_records(run_path / names.SAMPLES) if samples is None else samples)
+    lost = list(iter_records(run_path / names.REJECTS) if rejects is None else rejects)
     drops = curation_drops(run_path)
     if not drops:
         return kept, lost

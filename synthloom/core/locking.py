@@ -15,9 +15,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from synthloom.core import names
 from synthloom.core.errors import SynthloomError
 
-LOCK_FILE = ".lock"
+LOCK_FILE = names.LOCK
 HOLDER_FILE = ".lock-holder.json"
 
 

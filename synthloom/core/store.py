@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from synthloom.core.errors import RunDirError
 from synthloom.core.redact import redact
 
 
@@ -45,16 +46,27 @@ def repair_tail(path: Path) -> int:
         return size
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Complete JSON records of a JSONL file (a torn last line is skipped)."""
-    if not path.exists():
+def iter_records(path: Path, *, missing_ok: bool = True) -> Iterator[dict[str, Any]]:
+    """Complete JSON records of a JSONL file; a torn last line (a killed writer) is skipped.
+
+    Any other bad line is one `RunDirError` naming the file and line, never a bare
+    `JSONDecodeError` from deep inside a reader.
+    """
+    if missing_ok and not path.exists():
         return
     with open(path, "rb") as handle:
-        for raw in handle:
+        for number, raw in enumerate(handle, 1):
             if not raw.endswith(b"\n"):
-                break
-            if raw.strip():
-                yield json.loads(raw)
+                return
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise RunDirError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise RunDirError(f"{path}:{number}: expected a JSON object per line")
+            yield record
 
 
 class JsonlAppender:
@@ -85,34 +97,51 @@ class JsonlAppender:
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Replace `path` with `payload` as JSON via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _replace_atomic(path, [redact(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n"])
+    text = redact(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n"
+    write_atomically(path, lambda handle: handle.write(text))
 
 
 def rewrite_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Atomically replace a JSONL file's contents (used to drop retried failures)."""
-    _replace_atomic(path, (redact(json.dumps(r, ensure_ascii=False)) + "\n" for r in records))
+
+    def write(handle: IO[Any]) -> None:
+        for record in records:
+            handle.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
+
+    write_atomically(path, write)
 
 
-def _replace_atomic(path: Path, chunks: Iterable[str]) -> None:
-    """Write `chunks` to a temporary file beside `path`, then rename it over `path`.
+def write_atomically(path: Path, write: Callable[[IO[Any]], object], mode: str = "w") -> Path:
+    """Write through `write` into a temporary file beside `path`, then rename it over `path`.
 
-    A failed write (a full disk) removes the temporary file and names `path` in the
-    error, instead of leaving a stray `.NAME.*.tmp` behind and a bare errno.
+    The file gets the mode a plain `open(path, "w")` would give it (0644 under the
+    usual umask, or the mode of the file it replaces), so a colleague or a container
+    user can read a run's outputs. A failed write (a full disk) removes the temporary
+    file and names `path` in the error instead of a bare errno.
     """
-    tmp = tempfile.NamedTemporaryFile(  # closed below, on every path
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with tmp:
-            for chunk in chunks:
-                tmp.write(chunk)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, path)
+        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK)
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp.name).unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
-        Path(tmp.name).unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; do it once, at import, before any threads.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()

@@ -8,35 +8,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synthloom.core import names
 from synthloom.core.errors import RunDirError
+from synthloom.core.store import iter_records
 from synthloom.rundir import RunDir
 
 if TYPE_CHECKING:
     from knowledge.concepts import ConceptTree
 
-CURATED = "curated"
-CURATED_SAMPLES = "samples.jsonl"
-CURATED_REJECTS = "rejects.jsonl"
-CURATION = "curation.json"
-JUDGEMENTS = "judgements.jsonl"
-TREE_FILE = "concepts.json"  # synthloom.run_tree.TREE_FILE, without importing the planner
+CURATED = names.CURATED
+CURATED_SAMPLES = names.SAMPLES
+CURATED_REJECTS = names.REJECTS
+CURATION = names.CURATION
+JUDGEMENTS = names.JUDGEMENTS
+TREE_FILE = names.CONCEPTS
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file; a torn last line (killed writer) is skipped, others are errors."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            if not raw.endswith(b"\n"):
-                return
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise RunDirError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise RunDirError(f"{path}:{number}: expected a JSON object per line")
-            yield record
+    """Records of a JSONL file that must exist (see `iter_records`)."""
+    return iter_records(path, missing_ok=False)
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:

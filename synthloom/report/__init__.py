@@ -11,6 +11,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from synthloom.core import names
 from synthloom.core.store import write_json_atomic
 from synthloom.curate.rundata import load_run
 from synthloom.report.build import build_report
@@ -65,7 +66,7 @@ def write_report(
     report = make_report(run_dir, embedder=embedder, embedder_label=embedder_label, pricing=pricing)
     folder = out or run_dir / REPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = folder / "report.json", folder / "report.html"
+    json_path, html_path = folder / names.REPORT_JSON, folder / names.REPORT_HTML
     write_json_atomic(json_path, report)
     _write_text(html_path, render_report_html(report))
     return json_path, html_path, report

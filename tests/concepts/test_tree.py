@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge import concepts
 from knowledge.concepts import ConceptTree, child_id, render_tree
+from synthloom.core import store
 from synthloom.core.errors import ConceptTreeError
 
 
@@ -70,7 +70,7 @@ def test_a_failed_save_leaves_the_old_file_whole(
         raise OSError("disk full")
 
     # The new content is written but never made durable: the rename must not happen.
-    monkeypatch.setattr("knowledge.concepts.os.fsync", crash)
+    monkeypatch.setattr("synthloom.core.store.os.fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         bigger.save(path)
     assert path.read_bytes() == before
@@ -83,7 +83,7 @@ def test_write_atomically_removes_its_temporary_file_on_error(tmp_path: Path) ->
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        concepts.write_atomically(tmp_path / "x.txt", boom)
+        store.write_atomically(tmp_path / "x.txt", boom)
     assert list(tmp_path.iterdir()) == []
 
 
