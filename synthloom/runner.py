@@ -22,17 +22,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.pregel import Pregel
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from agents.llm import classify_error, describe_error, model_name
 from knowledge.concepts import ConceptTree
@@ -44,6 +33,7 @@ from synthloom.inflight import InFlight
 from synthloom.novelty import NoveltyGate, near_duplicate_reason, open_index
 from synthloom.planbook import Done, PlanBook
 from synthloom.planning import Planner
+from synthloom.progress import ProgressScope
 from synthloom.run_tree import prepare_run_tree, tree_path
 from synthloom.rundir import Counts, RunDir, RunDirLock, reason_key
 from synthloom.spec import RunSpec
@@ -474,55 +464,6 @@ class DatasetRun:
             "tokens": c.usage.total_tokens,
         }
 
-    def _progress(self, live: _Live) -> _ProgressScope:
+    def _progress(self, live: _Live) -> ProgressScope:
         label = "dialogues" if self.spec.task == "dialogue" else "cot samples"
-        return _ProgressScope(self.console, live, enabled=self.show_progress, label=label)
-
-
-class _ProgressScope:
-    """A rich progress bar: done, rejected, failed, tokens, rate and ETA."""
-
-    def __init__(self, console: Console, live: _Live, *, enabled: bool, label: str) -> None:
-        self.progress = Progress(
-            TextColumn(f"[bold]{label}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn(
-                "[green]✓ {task.fields[accepted]}[/] [yellow]✗ {task.fields[rejected]}[/] "
-                "[red]! {task.fields[failed]}[/]"
-            ),
-            TextColumn("{task.fields[tokens]:,} tok"),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not enabled,
-            transient=False,
-        )
-        self.live = live
-
-    def __enter__(self) -> tuple[Progress, Any]:
-        c = self.live.counts
-        self.progress.start()
-        task_id = self.progress.add_task(
-            "dialogues",
-            total=c.requested,
-            completed=c.accepted + c.rejected + c.failed,
-            accepted=c.accepted,
-            rejected=c.rejected,
-            failed=c.failed,
-            tokens=c.usage.total_tokens,
-        )
-        return self.progress, task_id
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-
-class _RateColumn(ProgressColumn):
-    """Samples per minute (dialogues take seconds to minutes each)."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed * 60:.1f}/min" if speed else "-/min", style="cyan")
+        return ProgressScope(self.console, live.counts, enabled=self.show_progress, label=label)
