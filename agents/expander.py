@@ -15,9 +15,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
-from agents.llm import model_name
+from agents.base import Role
 from agents.structured import ask_structured
-from prompts import PromptTemplate, load_prompt
+from prompts import PromptSource
 from synthloom.core.records import Usage
 
 NAME_MAX_CHARS = 80
@@ -49,17 +49,10 @@ class ChildProposals(BaseModel):
 
 
 @dataclass(frozen=True)
-class Expander:
+class Expander(Role):
     """Asks the model for children of one node, grounded in snippets when there are any."""
 
-    model: BaseChatModel
-    prompt: PromptTemplate
-    max_reasks: int = 2
-
-    @property
-    def name(self) -> str:
-        """The served model's name."""
-        return model_name(self.model)
+    who = "expander"
 
     def render(
         self,
@@ -72,7 +65,7 @@ class Expander:
         instructions: str | None = None,
     ) -> str:
         """The prompt for one node (its path runs from the root down to it)."""
-        return self.prompt.render(
+        return self.render_prompt(
             domain=path[0],
             instructions=instructions,
             knowledge=list(knowledge),
@@ -88,7 +81,7 @@ class Expander:
         """Send the rendered prompt; re-ask a malformed answer, within `max_calls` calls."""
         calls = min(self.max_reasks + 1, max_calls) if max_calls else self.max_reasks + 1
         answer, usage = await ask_structured(
-            self.model, [HumanMessage(text)], ChildProposals, max_reasks=calls - 1, who="expander"
+            self.model, [HumanMessage(text)], ChildProposals, max_reasks=calls - 1, who=self.who
         )
         return answer.children, usage
 
@@ -97,4 +90,5 @@ def build_expander(
     model: BaseChatModel, *, max_reasks: int = 2, prompt_dir: str | None = None
 ) -> Expander:
     """The expander with its packaged (or overridden) prompt file."""
-    return Expander(model, load_prompt("expander", prompt_dir), max_reasks)
+    source = PromptSource(prompt_dir)
+    return Expander(model, source.load("expander"), max_reasks, source=source)

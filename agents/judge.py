@@ -16,12 +16,11 @@ from functools import cache
 from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field, create_model
 
-from agents.llm import model_name
-from agents.structured import ModelOutputError, ask_structured
-from prompts import PromptTemplate, load_prompt
+from agents.base import Role
+from agents.structured import ModelOutputError
+from prompts import PromptSource
 from synthloom.core.records import Turn, Usage
 
 T = TypeVar("T", bound=BaseModel)
@@ -144,16 +143,16 @@ def faithfulness_schema(sources: int) -> type[FaithfulnessVerdict]:
     )
 
 
-async def _ask(
-    model: BaseChatModel, prompt: str, schema: type[T], *, max_reasks: int, who: str
-) -> tuple[T, Usage]:
-    try:
-        return await ask_structured(
-            model, [HumanMessage(prompt)], schema, max_reasks=max_reasks, who=who
-        )
-    except ModelOutputError as exc:
-        # Curation records this sample as unjudged, never as kept or dropped.
-        raise ModelOutputError(f"unjudged: {exc.reason}", exc.usage) from exc
+@dataclass(frozen=True)
+class _Judge(Role):
+    async def ask(
+        self, schema: type[T], *, language: str | None = None, **variables: Any
+    ) -> tuple[T, Usage]:
+        try:
+            return await super().ask(schema, language=language, **variables)
+        except ModelOutputError as exc:
+            # Curation records this sample as unjudged, never as kept or dropped.
+            raise ModelOutputError(f"unjudged: {exc.reason}", exc.usage) from exc
 
 
 def transcript_of(messages: Sequence[Turn]) -> list[dict[str, str]]:
@@ -162,82 +161,65 @@ def transcript_of(messages: Sequence[Turn]) -> list[dict[str, str]]:
 
 
 @dataclass(frozen=True)
-class RubricJudge:
+class RubricJudge(_Judge):
     """Scores a dialogue against the rubric in `judge_rubric.jinja2`."""
 
-    model: BaseChatModel
-    prompt: PromptTemplate
-    max_reasks: int = 2
-
-    @property
-    def name(self) -> str:
-        """The served model's name."""
-        return model_name(self.model)
+    who = "rubric judge"
 
     async def score(
         self, messages: Sequence[Turn], *, topic: str, conditions: Mapping[str, str]
     ) -> tuple[RubricVerdict, Usage]:
         """The rubric verdict for one dialogue."""
-        text = self.prompt.render(
-            topic=topic, conditions=dict(conditions), transcript=transcript_of(messages)
-        )
-        return await _ask(
-            self.model, text, RubricVerdict, max_reasks=self.max_reasks, who="rubric judge"
+        return await self.ask(
+            RubricVerdict,
+            topic=topic,
+            conditions=dict(conditions),
+            transcript=transcript_of(messages),
         )
 
 
 @dataclass(frozen=True)
-class FaithfulnessChecker:
+class FaithfulnessChecker(_Judge):
     """Checks the assistant's factual claims against the sample's retrieved sources."""
 
-    model: BaseChatModel
-    prompt: PromptTemplate
-    max_reasks: int = 2
-
-    @property
-    def name(self) -> str:
-        """The served model's name."""
-        return model_name(self.model)
+    who = "faithfulness checker"
 
     async def check(
         self, messages: Sequence[Turn], sources: Sequence[str]
     ) -> tuple[FaithfulnessVerdict, Usage]:
         """Claims with supported / unsupported / contradicted verdicts."""
-        text = self.prompt.render(sources=list(sources), transcript=transcript_of(messages))
-        schema = faithfulness_schema(len(sources))
-        return await _ask(
-            self.model, text, schema, max_reasks=self.max_reasks, who="faithfulness checker"
+        return await self.ask(
+            faithfulness_schema(len(sources)),
+            sources=list(sources),
+            transcript=transcript_of(messages),
         )
 
 
 @dataclass(frozen=True)
-class Labeler:
+class Labeler(_Judge):
     """Relabels a dialogue's topic and tags its difficulty and quality."""
 
-    model: BaseChatModel
-    prompt: PromptTemplate
-    max_reasks: int = 2
-
-    @property
-    def name(self) -> str:
-        """The served model's name."""
-        return model_name(self.model)
+    who = "labeler"
 
     async def label(
         self, messages: Sequence[Turn], *, topics: Sequence[str]
     ) -> tuple[SampleLabels, Usage]:
         """Labels for one dialogue; `topic` is one of `topics` or 'other'."""
-        text = self.prompt.render(topics=list(topics), transcript=transcript_of(messages))
-        schema = labels_schema(tuple(topics))
-        return await _ask(self.model, text, schema, max_reasks=self.max_reasks, who="labeler")
+        return await self.ask(
+            labels_schema(tuple(topics)), topics=list(topics), transcript=transcript_of(messages)
+        )
 
 
 def build_judges(
     model: BaseChatModel, *, max_reasks: int = 2, prompt_dir: str | None = None
 ) -> tuple[RubricJudge, FaithfulnessChecker, Labeler]:
-    """The three judge roles on one model, with packaged (or overridden) prompt files."""
+    """The three judge roles on one model, with packaged (or overridden) prompt files.
+
+    An override folder may hold only some of the three; the others are the packaged ones.
+    """
+    source = PromptSource(prompt_dir)
     return (
-        RubricJudge(model, load_prompt(RUBRIC_PROMPT, prompt_dir), max_reasks),
-        FaithfulnessChecker(model, load_prompt(FAITHFULNESS_PROMPT, prompt_dir), max_reasks),
-        Labeler(model, load_prompt(LABELER_PROMPT, prompt_dir), max_reasks),
+        RubricJudge(model, source.load(RUBRIC_PROMPT), max_reasks, source=source),
+        FaithfulnessChecker(model, source.load(FAITHFULNESS_PROMPT), max_reasks, source=source),
+        Labeler(model, source.load(LABELER_PROMPT), max_reasks, source=source),
     )

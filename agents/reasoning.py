@@ -7,17 +7,17 @@ field descriptions double as the instructions the model sees in the schema.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 
-from agents.llm import model_name
+from agents.base import Role, language_of, script_language
 from agents.roles import demo_dialogues, reference_passages
 from agents.structured import ask_structured
-from prompts import PromptTemplate, load_prompt
+from prompts import PromptSource, PromptTemplate
 from synthloom.core.records import Grounded, Plan, Usage
 
 
@@ -64,18 +64,18 @@ class Verification(BaseModel):
 
 
 @dataclass(frozen=True)
-class QuestionWriter:
+class QuestionWriter(Role):
     """Writes the sample's question for its concept and conditions."""
 
-    model: BaseChatModel
-    prompt: PromptTemplate
-    max_reasks: int = 2
+    who = "question writer"
 
     async def write(
         self, plan: Plan, *, feedback: str | None, grounding: Grounded | None = None
     ) -> tuple[Question, Usage]:
         """A question for the plan (or a harder variant of its parent question)."""
-        text = self.prompt.render(
+        return await self.ask(
+            Question,
+            language=language_of(plan),
             knowledge=reference_passages(grounding),
             demos=[d["question"] for d in demo_exchanges(grounding)],
             topic=plan.topic,
@@ -85,30 +85,20 @@ class QuestionWriter:
             operation=plan.operation,
             feedback=feedback,
         )
-        return await ask_structured(
-            self.model,
-            [HumanMessage(text)],
-            Question,
-            max_reasks=self.max_reasks,
-            who="question writer",
-        )
 
 
 @dataclass(frozen=True)
-class Reasoner:
-    """Reasons one step per call, seeing every earlier step, then states the answer."""
+class Reasoner(Role):
+    """Reasons one step per call, seeing every earlier step, then states the answer.
 
-    model: BaseChatModel
-    step_prompt: PromptTemplate
-    answer_prompt: PromptTemplate
-    system_prompt: str
-    min_steps: int = 1
-    max_reasks: int = 2
+    `prompt` is the step prompt; the steps and the answer are written in the question's
+    language (`language=`, or the one its script shows).
+    """
 
-    @property
-    def name(self) -> str:
-        """The served model's name."""
-        return model_name(self.model)
+    answer_prompt: PromptTemplate = field(kw_only=True)
+    system_prompt: str = field(kw_only=True)
+    min_steps: int = field(default=1, kw_only=True)
+    who = "reasoner"
 
     async def next_step(
         self,
@@ -117,9 +107,12 @@ class Reasoner:
         *,
         feedback: str | None,
         grounding: Grounded | None = None,
+        language: str | None = None,
     ) -> tuple[ReasoningStep, Usage]:
         """The next reasoning step given the ones before it."""
-        text = self.step_prompt.render(
+        return await self.ask(
+            ReasoningStep,
+            language=language or script_language(question),
             system_prompt=self.system_prompt,
             knowledge=reference_passages(grounding),
             question=question,
@@ -127,19 +120,19 @@ class Reasoner:
             min_steps=self.min_steps,
             feedback=feedback,
         )
-        return await ask_structured(
-            self.model,
-            [HumanMessage(text)],
-            ReasoningStep,
-            max_reasks=self.max_reasks,
-            who="reasoner",
-        )
 
     async def answer(
-        self, question: str, steps: Sequence[str], *, grounding: Grounded | None = None
+        self,
+        question: str,
+        steps: Sequence[str],
+        *,
+        grounding: Grounded | None = None,
+        language: str | None = None,
     ) -> tuple[FinalAnswer, Usage]:
         """The final answer that the finished steps support."""
-        text = self.answer_prompt.render(
+        text = self.render_prompt(
+            language or script_language(question),
+            prompt=self.answer_prompt,
             system_prompt=self.system_prompt,
             knowledge=reference_passages(grounding),
             demos=demo_exchanges(grounding),
@@ -156,25 +149,16 @@ class Reasoner:
 
 
 @dataclass(frozen=True)
-class Verifier:
+class Verifier(Role):
     """Re-derives the answer independently and agrees or disagrees."""
 
-    model: BaseChatModel
-    prompt: PromptTemplate
-    max_reasks: int = 2
+    who = "verifier"
 
     async def check(
         self, question: str, steps: Sequence[str], answer: str
     ) -> tuple[Verification, Usage]:
-        """The verdict on the candidate answer."""
-        text = self.prompt.render(question=question, steps=list(steps), answer=answer)
-        return await ask_structured(
-            self.model,
-            [HumanMessage(text)],
-            Verification,
-            max_reasks=self.max_reasks,
-            who="verifier",
-        )
+        """The verdict on the candidate answer (its prompt stays in the file's language)."""
+        return await self.ask(Verification, question=question, steps=list(steps), answer=answer)
 
 
 def build_cot_roles(
@@ -185,17 +169,20 @@ def build_cot_roles(
     system_prompt: str,
     min_steps: int,
     max_reasks: int,
+    source: PromptSource | None = None,
 ) -> tuple[QuestionWriter, Reasoner, Verifier]:
-    """The three CoT roles with their packaged prompt files."""
+    """The three CoT roles with their packaged (or overridden, per language) prompt files."""
+    source = source or PromptSource()
     return (
-        QuestionWriter(writer_model, load_prompt("question_writer"), max_reasks),
+        QuestionWriter(writer_model, source.load("question_writer"), max_reasks, source=source),
         Reasoner(
             reasoner_model,
-            load_prompt("reasoner"),
-            load_prompt("answerer"),
-            system_prompt,
-            min_steps,
+            source.load("reasoner"),
             max_reasks,
+            answer_prompt=source.load("answerer"),
+            system_prompt=system_prompt,
+            min_steps=min_steps,
+            source=source,
         ),
-        Verifier(verifier_model, load_prompt("verifier"), max_reasks),
+        Verifier(verifier_model, source.load("verifier"), max_reasks, source=source),
     )

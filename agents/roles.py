@@ -9,14 +9,15 @@ so the graph can reject the sample with that reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, create_model
 
-from agents.llm import model_name, usage_of
+from agents.base import Role, language_of
+from agents.llm import usage_of
 from agents.structured import (
     ModelOutputError,
     _completion_text,
@@ -26,7 +27,7 @@ from agents.structured import (
     response_format,
     text_of,
 )
-from prompts import PromptTemplate, load_prompt
+from prompts import PromptSource
 from synthloom.core.records import Grounded, Plan, Turn, Usage
 
 __all__ = [
@@ -119,18 +120,11 @@ def user_reply_schema(max_chars: int) -> type[UserReply]:
 
 
 @dataclass(frozen=True)
-class UserSimulator:
+class UserSimulator(Role):
     """Plays a person with the sampled persona and goal (UltraChat's user model)."""
 
-    model: BaseChatModel
-    prompt: PromptTemplate
-    max_reasks: int = 2
     max_chars: int = USER_MESSAGE_MAX_CHARS
-
-    @property
-    def name(self) -> str:
-        """The served model's name."""
-        return model_name(self.model)
+    who = "user simulator"
 
     async def next_turn(
         self,
@@ -142,7 +136,9 @@ class UserSimulator:
         grounding: Grounded | None = None,
     ) -> tuple[UserReply, Usage]:
         """Ask for the person's next message as JSON, re-asking on malformed output."""
-        text = self.prompt.render(
+        return await self.ask(
+            user_reply_schema(self.max_chars),
+            language=language_of(plan),
             topic=plan.topic,
             conditions=plan.conditions,
             demos=demo_openings(grounding),
@@ -151,13 +147,6 @@ class UserSimulator:
             can_end=can_end,
             avoid=list(plan.avoid),
             feedback=feedback,
-        )
-        return await ask_structured(
-            self.model,
-            [HumanMessage(text)],
-            user_reply_schema(self.max_chars),
-            max_reasks=self.max_reasks,
-            who="user simulator",
         )
 
 
@@ -179,23 +168,16 @@ class AssistantReply:
 
 
 @dataclass(frozen=True)
-class Assistant:
+class Assistant(Role):
     """Answers as the assistant being trained, under the spec's system prompt.
 
     With `reason_first`, it thinks before answering (a structured
     `{reasoning, answer}` call); the reasoning is kept hidden in the record.
     """
 
-    model: BaseChatModel
-    prompt: PromptTemplate
-    system_prompt: str
-    reason_first: bool = False
-    max_reasks: int = 2
-
-    @property
-    def name(self) -> str:
-        """The served model's name."""
-        return model_name(self.model)
+    system_prompt: str = field(kw_only=True)
+    reason_first: bool = field(default=False, kw_only=True)
+    who = "assistant"
 
     def system_message(
         self, plan: Plan, feedback: str | None = None, grounding: Grounded | None = None
@@ -205,7 +187,8 @@ class Assistant:
         Without `grounding` it is the system prompt a training record keeps: the
         reference snippets and demos scaffold generation, they are not the task.
         """
-        return self.prompt.render(
+        return self.render_prompt(
+            language_of(plan),
             system_prompt=self.system_prompt,
             knowledge=reference_passages(grounding),
             demos=demo_dialogues(grounding),
@@ -230,7 +213,7 @@ class Assistant:
         messages = [SystemMessage(self.system_message(plan, feedback, grounding)), *history]
         if self.reason_first:
             thought, usage = await ask_structured(
-                self.model, messages, ThoughtfulAnswer, max_reasks=self.max_reasks, who="assistant"
+                self.model, messages, ThoughtfulAnswer, max_reasks=self.max_reasks, who=self.who
             )
             return AssistantReply(thought.answer.strip(), usage, False, thought.reasoning.strip())
         answer = await self.model.ainvoke(messages)
@@ -247,18 +230,28 @@ def build_roles(
     reason_first: bool = False,
     prompt_dir: str | None = None,
     user_max_chars: int = USER_MESSAGE_MAX_CHARS,
+    source: PromptSource | None = None,
 ) -> tuple[UserSimulator, Assistant]:
-    """Both dialogue roles with their packaged (or overridden) prompt files."""
+    """Both dialogue roles with their packaged (or overridden) prompt files.
+
+    `source` (the spec's `prompts`) overrides `prompt_dir` and names per-language folders.
+    """
+    source = source or PromptSource(prompt_dir)
     return (
         UserSimulator(
-            user_model, load_prompt("user_simulator", prompt_dir), max_reasks, user_max_chars
+            user_model,
+            source.load("user_simulator"),
+            max_reasks,
+            user_max_chars,
+            source=source,
         ),
         Assistant(
             assistant_model,
-            load_prompt("assistant", prompt_dir),
-            system_prompt,
+            source.load("assistant"),
+            max_reasks,
+            system_prompt=system_prompt,
             reason_first=reason_first,
-            max_reasks=max_reasks,
+            source=source,
         ),
     )
 

@@ -30,13 +30,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from knowledge.retrieval import Chunk
-from prompts import PromptTemplate, parse_template
+from prompts import PromptTemplate, load_prompt
 from synthloom.core.records import Usage
 from synthloom.core.store import write_json_atomic
 
 CACHE_FILE = "conditions.json"
 CACHE_FORMAT = "synthloom-knowledge-conditions"
-_TEMPLATE = Path(__file__).parent / "templates" / "condition_extractor.jinja2"
 _log = logging.getLogger(__name__)
 
 
@@ -95,7 +94,7 @@ def condition_schema(attributes: Mapping[str, str]) -> type[BaseModel]:
 @cache
 def extractor_prompt() -> PromptTemplate:
     """The packaged prompt of the condition extractor."""
-    return parse_template("condition_extractor", _TEMPLATE.read_text(encoding="utf-8"))
+    return load_prompt("condition_extractor")
 
 
 def _text_of(message: BaseMessage) -> str:
