@@ -97,6 +97,13 @@ def run(
         float,
         typer.Option(min=0, help="Seconds samples in flight get to finish after SIGTERM/SIGINT."),
     ] = 10.0,
+    ray: Annotated[
+        str | None,
+        typer.Option(help="Run on Ray: `local` starts a cluster here, `auto` or an address joins."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Ray worker processes (local ones without --ray).")
+    ] = None,
 ) -> None:
     """Generate the dataset; re-running the same command resumes where it stopped."""
     from agents.endpoints import open_models
@@ -109,12 +116,22 @@ def run(
     overrides = {k: v for k, v in given.items() if v is not None}
     if budget_tokens is not None:
         overrides["budget"] = {"max_tokens": budget_tokens}
+    if ray is not None or workers is not None:
+        asked = {"ray": ray, "workers": workers}
+        overrides["execution"] = spec.execution.model_dump() | {
+            k: v for k, v in asked.items() if v is not None
+        }
     if overrides:
         spec = _with_overrides(spec, overrides)
     log_dir = Path(tempfile.gettempdir())
     with open_models(spec, roles_for(spec), log_dir=log_dir) as models:
         bar = progress and err.is_terminal
-        job = DatasetRun(
+        runner = DatasetRun
+        if spec.execution.distributed:
+            from synthloom.execution.driver import RayDatasetRun
+
+            runner = RayDatasetRun
+        job = runner(
             spec,
             models,
             console=err,
@@ -131,6 +148,8 @@ def run(
         f"{c.rejected} rejected, {c.failed} failed, {c.pending} pending of {c.requested} "
         f"({result.skipped} already done); {c.usage.total_tokens:,} tokens → {result.path}"
     )
+    if rerun := int(getattr(job, "rerun", 0)):
+        err.print(f"{rerun} samples re-run on other workers after a Ray worker was lost")
     if result.coverage:
         err.print(coverage_line(result.coverage, spec.coverage.replacements, result.path))
     if result.stopped_because:
@@ -193,6 +212,8 @@ _OPTIONS: dict[tuple[int | str, ...], str] = {
     ("output",): "--output",
     ("concurrency",): "--concurrency",
     ("budget", "max_tokens"): "--budget-tokens",
+    ("execution", "ray"): "--ray",
+    ("execution", "workers"): "--workers",
 }
 
 

@@ -29,6 +29,8 @@ from synthloom import signals
 from synthloom.core.records import Plan, RejectRecord, Turn, Usage
 from synthloom.core.redact import RedactingSerializer, redact
 from synthloom.coverage import write_run_coverage
+from synthloom.execution.checkpoints import open_postgres_saver
+from synthloom.execution.config import PostgresCheckpointer
 from synthloom.inflight import InFlight
 from synthloom.novelty import NoveltyGate, near_duplicate_reason, open_index
 from synthloom.planbook import Done, PlanBook
@@ -90,6 +92,10 @@ async def open_checkpointer(
     """SQLite checkpoints in the run folder (or none, if the spec turns them off)."""
     if spec.checkpointer == "none":
         yield None
+        return
+    if isinstance(spec.checkpointer, PostgresCheckpointer):
+        async with open_postgres_saver(spec.checkpointer, setup=True) as shared:
+            yield shared
         return
     async with AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints_path)) as saver:
         # Error text and dialogue in checkpoints are masked like every other file.
@@ -304,8 +310,13 @@ class DatasetRun:
                 "last_error": live.last_error,
                 **({"coverage": live.coverage} if live.coverage else {}),
                 **({"novelty": self.gate.summary()} if self.gate is not None else {}),
+                **self._manifest_extra(),
             },
         )
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        """More for `run.json` (a Ray run says where it ran and what it re-ran)."""
+        return {}
 
     def _write_coverage(self, tree: ConceptTree, plans: Iterable[Plan]) -> dict[str, Any]:
         """Per-leaf, per-cell and per-node counts into `coverage.json`; its summary back."""
@@ -360,6 +371,12 @@ class DatasetRun:
         except Exception as exc:  # noqa: BLE001 - every error is classified and recorded
             self._on_error(plan, exc, live)
             return
+        self._settle(plan, final, live)
+        if saver is not None:
+            await saver.adelete_thread(plan.id)
+
+    def _settle(self, plan: Plan, final: dict[str, Any], live: _Live) -> None:
+        """A finished graph's state into the run folder: accepted, or rejected with why."""
         live.consecutive_transient = 0
         record = self.task.record(plan, final) if final.get("outcome") == "completed" else None
         gate = self.gate
@@ -377,8 +394,6 @@ class DatasetRun:
             code = final.get("reason_code")
             self._reject(plan, "rejected", reason, partial, final.get("usage"), live, code)
         live.counts.usage += Usage.of(final.get("usage"))
-        if saver is not None:
-            await saver.adelete_thread(plan.id)
 
     def _with_covered(self, plan: Plan) -> Plan:
         """The plan with a few openings recently accepted on its leaf and cell to avoid."""
@@ -401,8 +416,10 @@ class DatasetRun:
             )
 
     def _on_error(self, plan: Plan, exc: Exception, live: _Live) -> None:
-        kind = classify_error(exc)
-        message = redact(describe_error(exc))
+        self._count_error(plan, classify_error(exc), redact(describe_error(exc)), live)
+
+    def _count_error(self, plan: Plan, kind: str, message: str, live: _Live) -> None:
+        """A sample's error, classified where it was raised (here, or on a Ray worker)."""
         live.last_error = message
         if kind == "sample":
             self._reject(plan, "failed", message, [], None, live)

@@ -36,6 +36,7 @@ from synthloom.core.modelspec import (
     ModelsSpec,
 )
 from synthloom.curate.config import CurateSpec
+from synthloom.execution.config import ExecutionSpec, PostgresCheckpointer
 
 __all__ = [
     "EMBEDDED_MODEL",
@@ -283,8 +284,14 @@ class RunSpec(_Strict):
     budget: BudgetSpec = BudgetSpec()
     output: Path = Path("runs/synthloom")
     concurrency: int = Field(default=8, ge=1, le=4096)
-    checkpointer: Literal["sqlite", "none"] = Field(
-        default="sqlite", description="Checkpoint every dialogue step so a killed run resumes."
+    checkpointer: Literal["sqlite", "none"] | PostgresCheckpointer = Field(
+        default="sqlite",
+        description="Checkpoint every dialogue step so a killed run resumes; "
+        "`{postgres: DSN}` lets a dialogue cut on one node resume on another.",
+    )
+    execution: ExecutionSpec = Field(
+        default_factory=ExecutionSpec,
+        description="Where samples run: this process, or Ray workers (`synthloom run --ray`).",
     )
 
     @field_validator("topics")

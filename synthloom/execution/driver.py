@@ -1,0 +1,400 @@
+"""The Ray driver: deals plans to worker actors and stays the only writer of the run folder.
+
+Everything a single-process run does around the samples (the folder lock, the ledger,
+resume, the novelty gate, coverage and replacements, signals, the manifest) is the
+same `DatasetRun`; only `_drive` differs: each plan goes to a worker with a free slot,
+its outcome comes back and is recorded here. A worker (or its whole node) that dies
+takes no sample with it: every plan it had in flight is dealt again to the others,
+a replacement worker is asked for, and the manifest says how many samples were re-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Sized
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.pregel import Pregel
+
+from synthloom.core.records import Plan
+from synthloom.execution.config import ExecutionError, ExecutionSpec
+from synthloom.execution.worker import WORKER_CHECKPOINTS, SampleWorker
+from synthloom.runner import DatasetRun, RunResult, _Live
+from synthloom.spec import RunSpec
+
+# Object store for a cluster started here: outcomes are small, the default (30% of RAM) is not.
+LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
+# Calls a worker takes beyond its share of `concurrency` (ping, stop).
+SPARE_CALLS = 4
+# Seconds workers get to close their checkpointers and model servers at the end.
+STOP_S = 10.0
+
+
+@dataclass
+class ClusterInfo:
+    """The Ray cluster a run uses."""
+
+    address: str
+    nodes: int
+    cpus: float
+    started_here: bool
+
+
+def _alive_nodes() -> list[dict[str, Any]]:
+    import ray
+
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return [n for n in nodes if n.get("Alive")]
+
+
+@contextmanager
+def connect(execution: ExecutionSpec, workers: int) -> Iterator[ClusterInfo]:
+    """Join (or, for `local`, start) the Ray cluster; disconnect (or stop it) at the end."""
+    import ray
+
+    address = execution.ray or "local"
+    joined = ray.is_initialized()
+    if not joined:
+        options: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": "ERROR",
+        }
+        if address == "local":
+            cpus = max(os.cpu_count() or 1, int(workers * execution.worker_cpus + 0.999))
+            options |= {"num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES}
+        try:
+            ray.init(address=address, **options)
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+            hint = (
+                "set RAY_ADDRESS or start one with `ray start --head`"
+                if address == "auto"
+                else "is `ray start --head` running there, and is the address host:port "
+                "(GCS, default 6379) or ray://host:10001?"
+            )
+            raise ExecutionError(
+                f"execution.ray: cannot reach the Ray cluster at {address!r} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {hint}"
+            ) from None
+    try:
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        yield ClusterInfo(
+            address=address,
+            nodes=len(_alive_nodes()),
+            cpus=float(resources.get("CPU", 0.0)),
+            started_here=address == "local" and not joined,
+        )
+    finally:
+        if not joined:
+            ray.shutdown()
+
+
+def check_shared_state(spec: RunSpec, nodes: int) -> None:
+    """Refuse, before any sample, state that one process cannot share with many."""
+    knowledge = spec.knowledge
+    if knowledge is None or knowledge.server is not None:
+        return
+    where = "workers on several machines" if nodes > 1 else "several worker processes"
+    raise ExecutionError(
+        f"knowledge.path {knowledge.path}: a local knowledge folder opens in one process only, "
+        f"and this run has {where}; serve it with `chroma run --path {knowledge.path}/chroma "
+        "--port 8000` (reachable from every node) and set `knowledge.server: {host: ..., "
+        "port: 8000}`, or run without --ray/--workers"
+    )
+
+
+def sample_slots(spec: RunSpec) -> int:
+    """Samples in flight across all workers: `concurrency` fixed, or its `auto` ceiling."""
+    level: Any = spec.concurrency
+    if isinstance(level, int):
+        return level
+    fixed = getattr(level, "fixed", None)
+    return int(fixed if fixed is not None else getattr(level, "max", 8))
+
+
+@dataclass
+class _Worker:
+    index: int
+    share: int
+    actor: Any = None
+    busy: int = 0
+    alive: bool = True
+    node: str = ""
+
+
+class NoWorkers(Exception):  # noqa: N818 - a condition the driver turns into a stop
+    """Every worker is lost and no replacement started in time."""
+
+
+@dataclass
+class PoolStats:
+    """What the pool saw, for the manifest and the benchmark."""
+
+    started: int = 0
+    lost: int = 0
+    replaced: int = 0
+    start_s: list[float] = field(default_factory=list)
+    nodes: set[str] = field(default_factory=set)
+
+
+class WorkerPool:
+    """Worker actors with a number of free slots each; lost ones are replaced in the background."""
+
+    def __init__(self, spec: RunSpec, count: int, execution: ExecutionSpec) -> None:
+        import ray
+
+        self.spec_json = spec.model_dump(mode="json")
+        self.execution = execution
+        slots = sample_slots(spec)
+        shares = [slots // count + (i < slots % count) for i in range(count)]
+        self.workers = [_Worker(index=i, share=s) for i, s in enumerate(shares) if s]
+        self._remote = ray.remote(SampleWorker)
+        self._changed = asyncio.Condition()
+        self._replacing: dict[int, asyncio.Task[None]] = {}
+        self.stats = PoolStats()
+
+    async def start(self) -> None:
+        """Start every worker; a worker that cannot start (or be placed) is a clear error."""
+        results = await asyncio.gather(
+            *(self._start(w) for w in self.workers), return_exceptions=True
+        )
+        for worker, result in zip(self.workers, results, strict=True):
+            if isinstance(result, BaseException):
+                await self.close()
+                raise ExecutionError(f"Ray worker {worker.index}: {result}") from None
+
+    async def _start(self, worker: _Worker) -> None:
+        import ray
+        from ray.exceptions import RayError
+
+        began = time.monotonic()
+        worker.actor = self._remote.options(
+            num_cpus=self.execution.worker_cpus,
+            max_restarts=0,
+            max_concurrency=worker.share + SPARE_CALLS,
+        ).remote(self.spec_json, worker.index)
+        timeout = self.execution.start_timeout_s
+        try:
+            info = await asyncio.wait_for(worker.actor.start.remote(), timeout)
+        except TimeoutError:
+            ray.kill(worker.actor)
+            free: dict[str, float] = ray.available_resources()  # type: ignore[no-untyped-call]
+            raise RuntimeError(
+                f"not started within {timeout:g}s (execution.start_timeout_s); the cluster has "
+                f"{free.get('CPU', 0):g} CPUs free, a worker takes "
+                f"{self.execution.worker_cpus:g}"
+            ) from None
+        except RayError as exc:
+            ray.kill(worker.actor)
+            raise RuntimeError(_first_line(exc)) from None
+        worker.node = str(info["node"])
+        self.stats.started += 1
+        # From asking Ray for the actor to its models, knowledge and checkpoints being open.
+        self.stats.start_s.append(time.monotonic() - began)
+        self.stats.nodes.add(worker.node)
+
+    async def acquire(self) -> _Worker:
+        """The live worker with the most free slots, waiting for one if all are busy."""
+        async with self._changed:
+            while True:
+                free = [w for w in self.workers if w.alive and w.busy < w.share]
+                if free:
+                    worker = max(free, key=lambda w: w.share - w.busy)
+                    worker.busy += 1
+                    return worker
+                if not any(w.alive for w in self.workers) and not self._replacing:
+                    raise NoWorkers(
+                        f"every Ray worker was lost and none could be started again within "
+                        f"{self.execution.start_timeout_s:g}s; the samples they had are pending"
+                    )
+                await self._changed.wait()
+
+    async def release(self, worker: _Worker) -> None:
+        """A slot is free again."""
+        async with self._changed:
+            worker.busy -= 1
+            self._changed.notify_all()
+
+    def lost(self, worker: _Worker) -> None:
+        """Mark a worker dead (once) and ask Ray for a replacement in the same slot."""
+        if not worker.alive:
+            return
+        import ray
+
+        worker.alive = False
+        self.stats.lost += 1
+        ray.kill(worker.actor)
+        fresh = _Worker(index=worker.index, share=worker.share)
+        self._replacing[worker.index] = asyncio.ensure_future(self._replace(fresh))
+
+    async def _replace(self, fresh: _Worker) -> None:
+        try:
+            await self._start(fresh)
+        except (RuntimeError, asyncio.CancelledError):
+            pass
+        else:
+            self.stats.replaced += 1
+            self.workers.append(fresh)
+        finally:
+            self._replacing.pop(fresh.index, None)
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def close(self) -> None:
+        """Stop every worker (and give up on replacements still waiting for a place)."""
+        import ray
+
+        for task in list(self._replacing.values()):
+            task.cancel()
+        live = [w for w in self.workers if w.alive and w.actor is not None]
+        # A worker closes its checkpointer and model servers itself, if it can in time.
+        stops = [w.actor.stop.remote() for w in live]
+        with suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*stops, return_exceptions=True), STOP_S)
+        for worker in self.workers:
+            if worker.alive and worker.actor is not None:
+                ray.kill(worker.actor)
+                worker.alive = False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    # A RayTaskError's text ends with the original error's own line.
+    return text[-1] if text else type(exc).__name__
+
+
+class RayDatasetRun(DatasetRun):
+    """A `DatasetRun` whose samples run on Ray worker actors."""
+
+    def __init__(self, spec: RunSpec, models: dict[str, BaseChatModel], **kwargs: Any) -> None:
+        super().__init__(spec, models, **kwargs)
+        self.execution = spec.execution
+        self.pool: WorkerPool | None = None
+        self.cluster: ClusterInfo | None = None
+        self.rerun = 0
+        """Samples dealt again because the worker running them was lost."""
+        self._redealt: set[str] = set()
+        self._settled_redealt: set[str] = set()
+
+    async def _run(self) -> RunResult:
+        wanted = self.execution.workers
+        with connect(self.execution, wanted or 1) as cluster:
+            self.cluster = cluster
+            check_shared_state(self.spec, cluster.nodes)
+            try:
+                result = await super()._run()
+            finally:
+                if self.pool is not None:
+                    await self.pool.close()
+        if result.status == "completed":
+            # Every dialogue is written: the workers' checkpoints hold nothing to resume.
+            shutil.rmtree(self.spec.output / WORKER_CHECKPOINTS, ignore_errors=True)
+        return result
+
+    def worker_count(self) -> int:
+        """Workers to start: as asked, else one per CPU the cluster offers (≤ concurrency)."""
+        if self.execution.workers is not None:
+            return min(self.execution.workers, sample_slots(self.spec))
+        cpus = self.cluster.cpus if self.cluster is not None else 1.0
+        return max(1, min(sample_slots(self.spec), int(cpus // self.execution.worker_cpus)))
+
+    async def _start_pool(self) -> WorkerPool:
+        if self.pool is None:
+            pool = WorkerPool(self.spec, self.worker_count(), self.execution)
+            began = time.monotonic()
+            await pool.start()
+            self.pool = pool
+            self.console.print(
+                f"ray: {len(pool.workers)} workers on {len(pool.stats.nodes)} node(s) of "
+                f"{self.cluster.address if self.cluster else '?'}, started in "
+                f"{time.monotonic() - began:.1f}s",
+                markup=False,
+                highlight=False,
+            )
+        return self.pool
+
+    async def _drive(
+        self,
+        graph: Pregel[Any, Any, Any, Any],
+        saver: BaseCheckpointSaver[Any] | None,
+        todo: Iterable[Plan],
+        live: _Live,
+    ) -> None:
+        pool = await self._start_pool()
+        pending: Iterator[Plan] = iter(todo)
+        with self._progress(live) as (progress, task_id):
+
+            async def slot() -> None:
+                for plan in pending:
+                    self._check_budget(live)
+                    if live.stop_reason or live.interrupted:
+                        return
+                    if not await self._in_flight.run(plan.id, self._remote(pool, plan, live)):
+                        return  # cancelled by a stop: the sample stays pending
+                    progress.update(task_id, completed=self._finished(live), **self._fields(live))
+
+            slots = sample_slots(self.spec)
+            size = len(todo) if isinstance(todo, Sized) else slots
+            await asyncio.gather(*(slot() for _ in range(min(slots, size))))
+            progress.update(task_id, completed=self._finished(live), **self._fields(live))
+
+    async def _remote(self, pool: WorkerPool, plan: Plan, live: _Live) -> None:
+        """Run one plan on some worker, dealing it again while workers die under it."""
+        import ray
+        from ray.exceptions import RayActorError, RayError
+
+        plan_json = plan.model_dump(mode="json")
+        shown = self._with_covered(plan).model_dump(mode="json")
+        while True:
+            try:
+                worker = await pool.acquire()
+            except NoWorkers as exc:
+                self._stop(live, str(exc))
+                return
+            ref = worker.actor.run.remote(plan_json, shown)
+            try:
+                outcome: dict[str, Any] = await ref
+            except asyncio.CancelledError:
+                ray.cancel(ref)  # the worker stops the graph where it is; its checkpoint stays
+                raise
+            except RayActorError:
+                pool.lost(worker)
+                self.rerun += 1
+                self._redealt.add(plan.id)
+                continue
+            except RayError as exc:
+                self._on_error(plan, exc, live)
+                return
+            finally:
+                await pool.release(worker)
+            break
+        if plan.id in self._redealt:
+            # Ids are plan-derived: a second outcome of one plan is dropped, never appended.
+            if plan.id in self._settled_redealt:
+                return
+            self._settled_redealt.add(plan.id)
+        if "error" in outcome:
+            self._count_error(plan, str(outcome["error"]), str(outcome["message"]), live)
+        else:
+            self._settle(plan, outcome["final"], live)
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        stats = self.pool.stats if self.pool is not None else PoolStats()
+        return {
+            "execution": {
+                "ray": self.cluster.address if self.cluster is not None else self.execution.ray,
+                "workers": len([w for w in self.pool.workers if w.alive]) if self.pool else 0,
+                "nodes": len(stats.nodes),
+                "workers_lost": stats.lost,
+                "workers_replaced": stats.replaced,
+                "rerun": self.rerun,
+                "worker_start_s": max(stats.start_s, default=None),
+            }
+        }
