@@ -36,6 +36,13 @@ from synthloom.core.modelspec import (
     ModelsSpec,
 )
 from synthloom.curate.config import CurateSpec
+from synthloom.languages import (
+    LANGUAGE,
+    PromptsSpec,
+    check_codes,
+    fold_language,
+    planned_languages,
+)
 from synthloom.execution.config import ExecutionSpec, PostgresCheckpointer
 
 __all__ = [
@@ -276,6 +283,11 @@ class RunSpec(_Strict):
     conditions: dict[str, ConditionValues] = Field(default_factory=dict)
     dialogue: DialogueSpec = DialogueSpec()
     cot: CotSpec = CotSpec()
+    prompts: PromptsSpec = Field(
+        default_factory=PromptsSpec,
+        description="Folders of prompt files replacing the packaged ones, file by file and "
+        "per language (`dir`, `languages: {ko: folder}`).",
+    )
     refine: RefineSpec = RefineSpec()
     evolve: EvolveSpec = EvolveSpec()
     models: ModelsSpec = ModelsSpec()
@@ -319,6 +331,23 @@ class RunSpec(_Strict):
             )
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_language(cls, data: Any) -> Any:
+        # `language: ko` or `{ko: 3, en: 1}` is the `language` condition, dealt like any.
+        return fold_language(data)
+
+    @model_validator(mode="after")
+    def _check_languages(self) -> RunSpec:
+        if LANGUAGE in self.conditions:
+            check_codes([v.value for v in self.conditions[LANGUAGE]])
+        return self
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages the plans are dealt (`language`; English when none is named)."""
+        return planned_languages(self.conditions)
+
     def plan_fingerprint(self) -> str:
         """Hash of what decides the plans: a different one means a different dataset."""
         # Budgets (samples, retries, models, concurrency) may change between
@@ -360,7 +389,10 @@ def load_spec(path: str | Path) -> RunSpec:
         spec = spec.model_copy(update={"knowledge": knowledge})
     if spec.concepts is not None:
         spec = spec.model_copy(update={"concepts": spec.concepts.anchored(path.parent)})
-    return spec
+    prompts = spec.prompts.anchored(path.parent)
+    if missing := prompts.missing():
+        raise SpecError(f"{path}: {missing[0]} is not a folder (read from the spec's folder)")
+    return spec.model_copy(update={"prompts": prompts})
 
 
 def _check_knowledge_paths(knowledge: KnowledgeSpec, spec_path: Path) -> None:

@@ -15,6 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import StateGraph
 from rich.console import Console
 
+from agents.base import language_of
 from agents.llm import model_name
 from agents.reasoning import build_cot_roles
 from agents.roles import build_roles
@@ -140,6 +141,7 @@ def _base_metadata(
         "task": spec.task,
         "topic": plan.topic,
         "conditions": plan.conditions,
+        "language": language_of(plan),
     }
     if plan.round:
         meta["round"] = plan.round
@@ -174,6 +176,7 @@ class DialogueTask(_Grounded):
             max_reasks=spec.dialogue.max_reasks,
             reason_first=spec.dialogue.reasoning,
             user_max_chars=spec.dialogue.checks.max_user_chars,
+            source=spec.prompts.source(),
         )
         checks = spec.dialogue.checks
         self.context = DialogueContext(
@@ -242,6 +245,7 @@ class CotTask(_Grounded):
             system_prompt=cot.system_prompt,
             min_steps=cot.min_steps,
             max_reasks=cot.max_reasks,
+            source=spec.prompts.source(),
         )
         self.context = CotContext(
             writer=writer,
