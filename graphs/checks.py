@@ -24,7 +24,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from synthloom.core.records import Role, Turn
+from synthloom.core.records import Reason, Role, Turn
 from synthloom.core.textstats import (
     covered_share,
     find_loop,
@@ -633,23 +633,25 @@ MIN_STEP_WORDS = 3
 _TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%")
 
 
-def question_problem(question: str) -> str | None:
+def question_problem(question: str) -> Reason | None:
     """Why a written CoT question is unusable: too short, or template text."""
     if _TEMPLATE_SYNTAX.search(question) or _PLACEHOLDER.search(question):
-        return "placeholder text in the question"
+        return Reason("placeholder", "placeholder text in the question")
     if len(re.findall(r"[^\W\d_]+", question)) < MIN_QUESTION_WORDS:
-        return f"question too short: a real question needs at least {MIN_QUESTION_WORDS} words"
+        text = f"question too short: a real question needs at least {MIN_QUESTION_WORDS} words"
+        return Reason("short_question", text)
     return None
 
 
-def step_problem(step: str, earlier: Sequence[str]) -> str | None:
+def step_problem(step: str, earlier: Sequence[str]) -> Reason | None:
     """Why a reasoning step is unusable: empty, no words to it, or a repeat."""
     if not step.strip():
-        return "empty step"
+        return Reason("empty_step", "empty step")
     if len(re.findall(r"[^\W\d_]+|\d+(?:\.\d+)?", step)) < MIN_STEP_WORDS:
-        return f"step too short: state an inference in at least {MIN_STEP_WORDS} words"
+        text = f"step too short: state an inference in at least {MIN_STEP_WORDS} words"
+        return Reason("short_step", text)
     if is_repeat(step, earlier):
-        return "repeated step: it restates an earlier step"
+        return Reason("repeated_step", "repeated step: it restates an earlier step")
     return None
 
 

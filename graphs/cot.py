@@ -26,12 +26,11 @@ from typing_extensions import TypedDict
 from agents.reasoning import QuestionWriter, Reasoner, Verifier
 from agents.structured import ModelOutputError
 from graphs.checks import question_problem, step_problem
+from graphs.common import Outcome, end_if_rejected, ground, is_rejected, rejected, unparsed
 from graphs.openings import OpeningCheck, check_opening
-from knowledge.extraction import ConditionExtractionError
-from knowledge.grounding import KnowledgeBase, ground_plan
-from synthloom.core.records import Grounded, Plan, Turn, UsageDict, add_usage
+from knowledge.grounding import KnowledgeBase
+from synthloom.core.records import Grounded, Plan, Reason, Turn, UsageDict, add_usage
 
-Outcome = Literal["running", "completed", "rejected"]
 MAX_REASONING_RETRIES = 1
 
 
@@ -59,6 +58,7 @@ class CotState(TypedDict, total=False):
     usage: Annotated[UsageDict, add_usage]
     outcome: Outcome
     reason: str | None
+    reason_code: str | None
 
 
 class CotOutput(TypedDict, total=False):
@@ -75,6 +75,7 @@ class CotOutput(TypedDict, total=False):
     usage: UsageDict
     outcome: Outcome
     reason: str | None
+    reason_code: str | None
 
 
 @dataclass(frozen=True)
@@ -91,26 +92,6 @@ class CotContext:
     novelty: OpeningCheck | None = None
 
 
-def _rejected(exc: ModelOutputError) -> dict[str, Any]:
-    return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
-
-
-async def ground(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
-    """Retrieve the plan's knowledge and demos; merge knowledge-drawn conditions into it."""
-    base = runtime.context.knowledge
-    if base is None:
-        return {}
-    try:
-        plan, found = await ground_plan(base, Plan.model_validate(state["plan"]))
-    except ConditionExtractionError as exc:
-        return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
-    return {
-        "plan": plan.model_dump(),
-        "grounding": found.as_state(),
-        "usage": found.usage.as_dict(),
-    }
-
-
 async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
     """Write the question for the plan's concept and conditions (again, after feedback)."""
     try:
@@ -120,7 +101,7 @@ async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[
             grounding=state.get("grounding"),
         )
     except ModelOutputError as exc:
-        return _rejected(exc)
+        return unparsed(exc)
     question = written.question.strip()
     update: dict[str, Any] = {"usage": usage.as_dict(), "steps": []}
     problem = question_problem(question)
@@ -136,9 +117,9 @@ async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[
         return update | {"question": question, "feedback": None, "step_attempts": 0}
     attempts = state.get("step_attempts", 0) + 1
     if attempts > runtime.context.max_step_retries:
-        reason = f"{problem} (still failing after {attempts} tries)"
-        return update | {"outcome": "rejected", "reason": reason}
-    return update | {"step_attempts": attempts, "feedback": problem}
+        text = f"{problem.text} (still failing after {attempts} tries)"
+        return update | rejected(Reason(problem.code, text))
+    return update | {"step_attempts": attempts, "feedback": problem.text}
 
 
 async def reason_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
@@ -151,7 +132,7 @@ async def reason_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str
             grounding=state.get("grounding"),
         )
     except ModelOutputError as exc:
-        return _rejected(exc)
+        return unparsed(exc)
     return {"candidate": step.step.strip(), "ready": step.ready_to_answer, "usage": usage.as_dict()}
 
 
@@ -164,19 +145,17 @@ def check_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
     if problem is not None:
         attempts = state.get("step_attempts", 0) + 1
         if attempts > ctx.max_step_retries:
-            reason = f"{problem} (still failing after {attempts} tries)"
-            return {"candidate": None, "outcome": "rejected", "reason": reason}
+            text = f"{problem.text} (still failing after {attempts} tries)"
+            return {"candidate": None, **rejected(Reason(problem.code, text))}
         # A refused step's "ready" flag must not carry the sample to its answer.
-        return {"candidate": None, "ready": False, "step_attempts": attempts, "feedback": problem}
+        feedback = problem.text
+        return {"candidate": None, "ready": False, "step_attempts": attempts, "feedback": feedback}
     new_steps = [*steps, candidate]
     ready = bool(state.get("ready")) and len(new_steps) >= ctx.min_steps
     if not ready and len(new_steps) >= ctx.max_steps:
-        return {
-            "steps": new_steps,
-            "candidate": None,
-            "outcome": "rejected",
-            "reason": f"step budget exhausted: no answer after {ctx.max_steps} steps",
-        }
+        text = f"step budget exhausted: no answer after {ctx.max_steps} steps"
+        reason = Reason("step_budget", text)
+        return {"steps": new_steps, "candidate": None, **rejected(reason)}
     return {
         "steps": new_steps,
         "candidate": None,
@@ -193,7 +172,7 @@ async def state_answer(state: CotState, runtime: Runtime[CotContext]) -> dict[st
             state["question"], state["steps"], grounding=state.get("grounding")
         )
     except ModelOutputError as exc:
-        return _rejected(exc)
+        return unparsed(exc)
     return {"answer": answer.answer.strip(), "usage": usage.as_dict()}
 
 
@@ -207,13 +186,11 @@ async def verify(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any
             state["question"], state["steps"], state.get("answer") or ""
         )
     except ModelOutputError as exc:
-        return _rejected(exc)
+        return unparsed(exc)
     update: dict[str, Any] = {"check": verdict.model_dump(), "usage": usage.as_dict()}
     if verdict.verdict == "disagree" and state.get("reasoning_retries", 0) >= MAX_REASONING_RETRIES:
-        update |= {
-            "outcome": "rejected",
-            "reason": f"verifier disagreed after a retry: {verdict.explanation}".rstrip(": "),
-        }
+        text = f"verifier disagreed after a retry: {verdict.explanation}".rstrip(": ")
+        update |= rejected(Reason("verifier_disagreed", text))
     return update
 
 
@@ -235,40 +212,25 @@ def finish(state: CotState) -> dict[str, Any]:
     return {"outcome": "completed"}
 
 
-def route_after_ground(state: CotState) -> Literal["write_question", "__end__"]:
-    """A sample whose knowledge could not be prepared stops; otherwise write the question."""
-    return "__end__" if state.get("outcome") == "rejected" else "write_question"
-
-
 def route_after_question(
     state: CotState,
 ) -> Literal["write_question", "reason_step", "__end__"]:
     """Stop if the question could not be written; write it again after feedback."""
-    if state.get("outcome") == "rejected":
+    if is_rejected(state):
         return "__end__"
     return "reason_step" if state.get("question") else "write_question"
 
 
-def route_after_reason(state: CotState) -> Literal["check_step", "__end__"]:
-    """Stop if the step could not be parsed."""
-    return "__end__" if state.get("outcome") == "rejected" else "check_step"
-
-
 def route_after_check(state: CotState) -> Literal["reason_step", "state_answer", "__end__"]:
     """Another step, the answer, or the end of a rejected sample."""
-    if state.get("outcome") == "rejected":
+    if is_rejected(state):
         return "__end__"
     return "state_answer" if state.get("ready") else "reason_step"
 
 
-def route_after_answer(state: CotState) -> Literal["verify", "__end__"]:
-    """Verify the answer unless it could not be stated."""
-    return "__end__" if state.get("outcome") == "rejected" else "verify"
-
-
 def route_after_verify(state: CotState) -> Literal["finish", "retry_reasoning", "__end__"]:
     """Accept an agreed answer, retry a disputed one once, else end rejected."""
-    if state.get("outcome") == "rejected":
+    if is_rejected(state):
         return "__end__"
     check = state.get("check")
     if check is not None and check.get("verdict") == "disagree":
@@ -290,16 +252,12 @@ def build_cot_graph() -> StateGraph[CotState, CotContext, CotInput, Any]:
     builder.add_node("retry_reasoning", retry_reasoning)
     builder.add_node("finish", finish)
     builder.add_edge(START, "ground")
-    builder.add_conditional_edges("ground", route_after_ground)
+    builder.add_conditional_edges("ground", *end_if_rejected("write_question"))
     builder.add_conditional_edges("write_question", route_after_question)
-    builder.add_conditional_edges("reason_step", route_after_reason)
+    builder.add_conditional_edges("reason_step", *end_if_rejected("check_step"))
     builder.add_conditional_edges("check_step", route_after_check)
-    builder.add_conditional_edges("state_answer", route_after_answer)
+    builder.add_conditional_edges("state_answer", *end_if_rejected("verify"))
     builder.add_conditional_edges("verify", route_after_verify)
     builder.add_edge("retry_reasoning", "reason_step")
     builder.add_edge("finish", "__end__")
     return builder
-
-
-# For `langgraph dev` / LangGraph Studio (see langgraph.json); runs compile their own.
-graph = build_cot_graph().compile(name="cot")

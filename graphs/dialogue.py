@@ -38,12 +38,10 @@ from graphs.checks import (
     strip_speaker_label,
     trim_to_sentence,
 )
+from graphs.common import Outcome, end_if_rejected, ground, is_rejected, rejected, unparsed
 from graphs.openings import OpeningCheck, check_opening
-from knowledge.extraction import ConditionExtractionError
-from knowledge.grounding import KnowledgeBase, ground_plan
-from synthloom.core.records import Grounded, Plan, Turn, UsageDict, add_usage
-
-Outcome = Literal["running", "completed", "rejected"]
+from knowledge.grounding import KnowledgeBase
+from synthloom.core.records import Grounded, Plan, Reason, Turn, UsageDict, add_usage
 
 
 class DialogueInput(TypedDict):
@@ -106,22 +104,6 @@ def _rounds_done(turns: list[Turn]) -> int:
     return sum(1 for t in turns if t["role"] == "assistant")
 
 
-async def ground(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
-    """Retrieve the plan's knowledge and demos; merge knowledge-drawn conditions into it."""
-    base = runtime.context.knowledge
-    if base is None:
-        return {}
-    try:
-        plan, found = await ground_plan(base, Plan.model_validate(state["plan"]))
-    except ConditionExtractionError as exc:
-        return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
-    return {
-        "plan": plan.model_dump(),
-        "grounding": found.as_state(),
-        "usage": found.usage.as_dict(),
-    }
-
-
 async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
     """Ask the user simulator for the person's next message."""
     ctx = runtime.context
@@ -136,7 +118,7 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
             grounding=state.get("grounding"),
         )
     except ModelOutputError as exc:
-        return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
+        return unparsed(exc)
     if reply.end_conversation and can_end:
         return {"usage": usage.as_dict(), "wants_end": True}
     turn: Turn = {"role": "user", "content": strip_speaker_label(reply.message)}
@@ -157,7 +139,7 @@ async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> di
             grounding=state.get("grounding"),
         )
     except ModelOutputError as exc:
-        return {"usage": exc.usage.as_dict(), "outcome": "rejected", "reason": exc.reason}
+        return unparsed(exc)
     text, truncated = reply.text, reply.truncated
     update: dict[str, Any] = {"usage": reply.usage.as_dict()}
     if truncated and runtime.context.trim_truncated and (trimmed := trim_to_sentence(text)):
@@ -187,11 +169,9 @@ def check_turn(
         return {"turns": [candidate], "attempts": 0, "feedback": None}
     attempts = state.get("attempts", 0) + 1
     if attempts > ctx.max_regenerations:
-        return {
-            "outcome": "rejected",
-            "reason": f"{problem.text} (still failing after {attempts} tries)",
-            "reason_code": problem.code,
-        }
+        return rejected(
+            Reason(problem.code, f"{problem.text} (still failing after {attempts} tries)")
+        )
     return {
         "attempts": attempts,
         "regenerations": state.get("regenerations", 0) + 1,
@@ -204,16 +184,11 @@ def finish(state: DialogueState) -> dict[str, Any]:
     return {"outcome": "completed", "ended_by": "user" if state.get("wants_end") else "budget"}
 
 
-def route_after_ground(state: DialogueState) -> Literal["simulate_user", "__end__"]:
-    """A sample whose knowledge could not be prepared stops; otherwise the person opens."""
-    return "__end__" if state.get("outcome") == "rejected" else "simulate_user"
-
-
 def route_next(
     state: DialogueState,
 ) -> Literal["simulate_user", "respond", "finish", "__end__"]:
     """Whose turn it is now (the same role again after a bad turn), or whether it is over."""
-    if state.get("outcome") == "rejected":
+    if is_rejected(state):
         return "__end__"
     if state.get("wants_end"):
         return "finish"
@@ -237,12 +212,9 @@ def build_dialogue_graph() -> StateGraph[DialogueState, DialogueContext, Dialogu
     builder.add_node("respond", respond)
     builder.add_node("finish", finish)
     builder.add_edge(START, "ground")
-    builder.add_conditional_edges("ground", route_after_ground)
+    # A sample whose knowledge could not be prepared stops; otherwise the person opens.
+    builder.add_conditional_edges("ground", *end_if_rejected("simulate_user"))
     builder.add_conditional_edges("simulate_user", route_next)
     builder.add_conditional_edges("respond", route_next)
     builder.add_edge("finish", END)
     return builder
-
-
-# For `langgraph dev` / LangGraph Studio (see langgraph.json); runs compile their own.
-graph = build_dialogue_graph().compile(name="dialogue")

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from synthloom.core.records import Plan, Usage
+from synthloom.core.records import Plan, Usage, code_of
 from synthloom.core.store import iter_records
 from synthloom.planning import Planner
-from synthloom.rundir import Counts, RunDir, reason_key
+from synthloom.rundir import Counts, RunDir
 from synthloom.spec import RunSpec
 from synthloom.survivors import curation_drops
 
@@ -142,7 +142,7 @@ class PlanBook:
                 else:
                     counts.rejected += 1
                 counts.usage += Usage.of(record.get("usage"))
-                reason = reason_key(str(record.get("reason", "")))
+                reason = code_of(record)
                 counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
         return counts, done
 

@@ -270,11 +270,12 @@ async def preview_sample(
                 id=plan.id,
                 status="rejected",
                 reason=str(final.get("reason") or "ended without an outcome"),
+                reason_code=str(final.get("reason_code") or "no_outcome"),
                 stage=spec.task,
                 plan=plan,
                 messages=task.partial_messages(final),
                 usage=dict(Usage.of(final.get("usage")).as_dict()),
-            ).model_dump(mode="json")
+            ).as_json()
     return PreviewResult(
         plan=plan,
         calls=trace.calls,

@@ -174,7 +174,7 @@ class RunDir:
         """Append a rejected or failed sample with its reason."""
         if self._rejects is None:
             raise RuntimeError("open_writers() first")
-        self._rejects.append(record.model_dump(mode="json"))
+        self._rejects.append(record.as_json())
 
     def close(self) -> None:
         """Close the output files."""
@@ -220,15 +220,6 @@ class RunDir:
                 **extra,
             },
         )
-
-
-def reason_key(reason: str) -> str:
-    """Group reasons by their stable prefix (before details such as counts or URLs)."""
-    if reason.startswith("HTTP "):
-        return " ".join(reason.split()[:2])  # "HTTP 400"
-    if reason.startswith("near_duplicate of "):
-        return "near_duplicate"  # not one key per sample repeated
-    return reason.split(" (", 1)[0].split(": ", 1)[0].strip() or "unknown"
 
 
 def load_samples(run_dir: Path) -> Iterable[dict[str, Any]]:

@@ -26,7 +26,7 @@ from rich.console import Console
 from agents.llm import classify_error, describe_error, model_name
 from knowledge.concepts import ConceptTree
 from synthloom import signals
-from synthloom.core.records import Plan, RejectRecord, Turn, Usage
+from synthloom.core.records import Plan, RejectRecord, Turn, Usage, legacy_code
 from synthloom.core.redact import RedactingSerializer, redact
 from synthloom.coverage import write_run_coverage
 from synthloom.execution.checkpoints import open_postgres_saver
@@ -37,7 +37,7 @@ from synthloom.planbook import Done, PlanBook
 from synthloom.planning import Planner
 from synthloom.progress import ProgressScope
 from synthloom.run_tree import prepare_run_tree, tree_path
-from synthloom.rundir import Counts, RunDir, RunDirLock, reason_key
+from synthloom.rundir import Counts, RunDir, RunDirLock
 from synthloom.spec import RunSpec
 from synthloom.tasks import make_task, use_novelty
 from synthloom.ticker import ticking
@@ -387,11 +387,12 @@ class DatasetRun:
             live.new_samples += 1
         else:
             reason = str(final.get("reason") or "dialogue ended without an outcome")
+            code = final.get("reason_code") or "no_outcome"
             if repeats is not None:
                 novelty = self.spec.novelty
                 reason = near_duplicate_reason(repeats, novelty.threshold, novelty.ngram)
+                code = "near_duplicate"
             partial = self.task.partial_messages(final)
-            code = final.get("reason_code")
             self._reject(plan, "rejected", reason, partial, final.get("usage"), live, code)
         live.counts.usage += Usage.of(final.get("usage"))
 
@@ -446,6 +447,8 @@ class DatasetRun:
         live: _Live,
         code: str | None = None,
     ) -> None:
+        # Checks and gates name a stable code ("loop"); an endpoint error's comes from its text.
+        code = code or legacy_code(reason)
         record = RejectRecord(
             id=plan.id,
             status="failed" if status == "failed" else "rejected",
@@ -462,9 +465,7 @@ class DatasetRun:
             live.counts.failed += 1
         else:
             live.counts.rejected += 1
-        # Checks name a stable code ("loop"); other reasons group by their wording.
-        key = code or reason_key(reason)
-        live.counts.reasons[key] = live.counts.reasons.get(key, 0) + 1
+        live.counts.reasons[code] = live.counts.reasons.get(code, 0) + 1
 
     @staticmethod
     def _finished(live: _Live) -> int:

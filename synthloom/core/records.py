@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a sample was turned away: a stable code to count by, and text for people.
+
+    The code (`loop`, `role_flip`, `near_duplicate`, ...) groups reasons in
+    `run.json`, `curation.json` and the report; the text names the turn and the
+    detail, and is what the model is told when it is asked again.
+    """
+
+    code: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def code_of(record: Mapping[str, Any]) -> str:
+    """The code a reject counts under: its `reason_code`, or one read off its reason text.
+
+    Every reject written now carries its code; the text is read only for run
+    folders written before codes existed, and for endpoint errors (`HTTP 400 ...`).
+    """
+    code = record.get("reason_code")
+    return str(code) if code else legacy_code(str(record.get("reason") or ""))
+
+
+def legacy_code(reason: str) -> str:
+    """A code from a reason's wording: `HTTP 400 ...` → `http_400`, `loop: ...` → `loop`."""
+    if reason.startswith("HTTP "):
+        return "http_" + (reason.split()[1:2] or ["error"])[0]
+    if reason.startswith("near_duplicate of "):
+        return "near_duplicate"  # not one key per sample repeated
+    head = reason.split(" (", 1)[0].split(": ", 1)[0].strip().lower()
+    return re.sub(r"[^a-z0-9]+", "_", head).strip("_") or "unknown"
 
 
 class Usage(BaseModel):
@@ -123,23 +162,43 @@ class SampleRecord(BaseModel):
         return str(self.metadata["id"])
 
 
-RejectStatus = Literal["rejected", "failed"]
+RejectStatus = Literal["rejected", "failed", "unjudged"]
+
+
+class ReasonEntry(TypedDict):
+    """One block's reason for turning a sample away in curation."""
+
+    block: str
+    code: str
+    reason: str
 
 
 class RejectRecord(BaseModel):
     """A sample that did not make it, kept with its reason so nothing vanishes.
 
-    `rejected`: the model's output failed our checks; `failed`: the endpoint refused
-    the request for this sample (e.g. a 400 for a too-long context).
+    One shape for both stages. Generation (`stage` is the task): `rejected` when
+    the model's output failed our checks, `failed` when the endpoint refused the
+    request for this sample (e.g. a 400 for a too-long context); the plan rides
+    along so a replacement can be dealt. Curation (`stage: curate`): `rejected` by
+    a filter, dedup or judge, or `unjudged` when a judge could not decide; every
+    block's reason is in `reasons`, and the sample's metadata comes with it.
     """
 
     id: str
     status: RejectStatus
     reason: str
     reason_code: str | None = Field(
-        default=None, description="The failing check's stable code (`loop`, `role_flip`, ...)."
+        default=None, description="The stable code to count by (`loop`, `role_flip`, ...)."
     )
     stage: str
-    plan: Plan
-    messages: list[Turn] = Field(default_factory=list)
-    usage: dict[str, int] = Field(default_factory=dict)
+    plan: Plan | None = None
+    # Mappings, not Turns: an imported dataset's messages keep every key they came with.
+    messages: Sequence[Mapping[str, Any]] = Field(default_factory=list)
+    usage: dict[str, int] | None = None
+    reasons: list[ReasonEntry] | None = None
+    metadata: dict[str, Any] | None = None
+    curation: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSONL line: fields of the other stage are left out, not written as nulls."""
+        return self.model_dump(mode="json", exclude_none=True)

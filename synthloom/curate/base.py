@@ -2,7 +2,7 @@
 
 Per-sample filters return `(keep, reason)` in datatrove's style; dataset-level
 blocks (dedup) see the whole batch and return the reason for each sample they
-drop. Reasons read "key: detail" so they group by key in counters and reports.
+drop. A reason is a `Reason(code, text)`: counters and reports group by its code.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from synthloom.core.records import Reason
 from synthloom.curate.sample import Sample
-from synthloom.rundir import reason_key
 
-Verdict = tuple[bool, str | None]
+Verdict = tuple[bool, Reason | None]
 KEEP: Verdict = (True, None)
 
 
-def reject(reason: str) -> Verdict:
-    """A rejecting verdict."""
-    return False, reason
+def reject(code: str, text: str) -> Verdict:
+    """A rejecting verdict: the stable code to count by, and the detail for people."""
+    return False, Reason(code, text)
 
 
 @dataclass
@@ -39,7 +39,7 @@ class BlockStats:
     reasons: dict[str, int] = field(default_factory=dict)
     note: str | None = None
 
-    def count(self, keep: bool | None, reason: str | None = None) -> None:
+    def count(self, keep: bool | None, reason: Reason | None = None) -> None:
         """Record one sample's outcome (`None`: unjudged)."""
         self.seen += 1
         if keep is None:
@@ -49,8 +49,7 @@ class BlockStats:
         else:
             self.rejected += 1
         if reason and keep is not True:
-            key = reason_key(reason)
-            self.reasons[key] = self.reasons.get(key, 0) + 1
+            self.reasons[reason.code] = self.reasons.get(reason.code, 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
         """As written into `curation.json`."""
@@ -94,5 +93,5 @@ class BatchFilter(Block):
     note: str | None = None
 
     @abstractmethod
-    def run(self, samples: Sequence[Sample]) -> dict[str, str]:
+    def run(self, samples: Sequence[Sample]) -> dict[str, Reason]:
         """Reasons for the samples it drops, by sample id (the rest are kept)."""

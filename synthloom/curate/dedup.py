@@ -24,6 +24,7 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from numpy.typing import NDArray
 
+from synthloom.core.records import Reason
 from synthloom.core.textstats import words_of
 from synthloom.curate.base import BatchFilter
 from synthloom.curate.config import DedupSpec
@@ -165,14 +166,16 @@ class ExactDedup(BatchFilter):
     def __init__(self, spec: DedupSpec) -> None:
         self.spec = spec
 
-    def run(self, samples: Sequence[Sample]) -> dict[str, str]:
+    def run(self, samples: Sequence[Sample]) -> dict[str, Reason]:
         """Reasons for exact duplicates, by id."""
         first: dict[str, str] = {}
-        dropped: dict[str, str] = {}
+        dropped: dict[str, Reason] = {}
         for sample in samples:
             key = hashlib.sha256(normalize(sample.text(self.spec.text)).encode()).hexdigest()
             if key in first:
-                dropped[sample.id] = f"duplicate: same {self.spec.text} text as {first[key]}"
+                dropped[sample.id] = Reason(
+                    "duplicate", f"same {self.spec.text} text as {first[key]}"
+                )
             else:
                 first[key] = sample.id
         return dropped
@@ -186,7 +189,7 @@ class NearDedup(BatchFilter):
     def __init__(self, spec: DedupSpec) -> None:
         self.spec = spec
 
-    def run(self, samples: Sequence[Sample]) -> dict[str, str]:
+    def run(self, samples: Sequence[Sample]) -> dict[str, Reason]:
         """Reasons for near duplicates, by id."""
         spec = self.spec
         found = near_duplicates(
@@ -197,9 +200,9 @@ class NearDedup(BatchFilter):
             workers=spec.workers,
         )
         return {
-            samples[d.index].id: (
-                f"near-duplicate: of {samples[d.of].id} (Jaccard≈{d.similarity:.2f} "
-                f">= {spec.threshold})"
+            samples[d.index].id: Reason(
+                "near_duplicate",
+                f"of {samples[d.of].id} (Jaccard≈{d.similarity:.2f} >= {spec.threshold})",
             )
             for d in found
         }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from agents.judge import FaithfulnessChecker, FaithfulnessVerdict
+from synthloom.core.records import Reason
 from synthloom.curate.cache import JudgementCache
 from synthloom.curate.config import FaithfulnessSpec
-from synthloom.curate.llm import LLMBlock, Outcome, prompt_fingerprint
+from synthloom.curate.llm import LLMBlock, Outcome, prompt_fingerprint, unjudged
 from synthloom.curate.sample import Sample
 
 CLAIM_CHARS = 100
@@ -40,7 +42,7 @@ class FaithfulnessBlock(LLMBlock):
             lambda: self.checker.check(sample.messages, sources),
         )
         if judged.result is None:
-            return Outcome(None, judged.error, usage=judged.usage)
+            return replace(unjudged(judged.error), usage=judged.usage)
         verdict = FaithfulnessVerdict.model_validate(judged.result)
         total = len(verdict.claims)
         tally = {"supported": 0, "unsupported": 0, "contradicted": 0}
@@ -58,15 +60,17 @@ class FaithfulnessBlock(LLMBlock):
         }
         if tally["contradicted"] > self.spec.max_contradicted:
             first = next(c.claim for c in verdict.claims if c.verdict == "contradicted")
-            reason = (
-                f"unfaithful: {tally['contradicted']} claim(s) contradict the sources, "
-                f"e.g. {first[:CLAIM_CHARS]!r}"
+            reason = Reason(
+                "unfaithful",
+                f"{tally['contradicted']} claim(s) contradict the sources, "
+                f"e.g. {first[:CLAIM_CHARS]!r}",
             )
             return Outcome(False, reason, annotation, judged.usage)
         if share > self.spec.max_unsupported:
-            reason = (
-                f"unfaithful: {bad} of {total} claims unsupported or contradicted "
-                f"({share:.0%} > {self.spec.max_unsupported:.0%})"
+            reason = Reason(
+                "unfaithful",
+                f"{bad} of {total} claims unsupported or contradicted "
+                f"({share:.0%} > {self.spec.max_unsupported:.0%})",
             )
             return Outcome(False, reason, annotation, judged.usage)
         return Outcome(True, None, annotation, judged.usage)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from graphs.patterns import patterns_of
 from synthloom.core.textstats import find_loop, repeated_share, words_of
 from synthloom.curate.base import KEEP, SampleFilter, Verdict, reject
 from synthloom.curate.config import HeuristicsSpec
@@ -31,10 +32,10 @@ class EmptyTurnFilter(SampleFilter):
     def check(self, sample: Sample) -> Verdict:
         """Reject a sample with an empty or whitespace-only turn."""
         if not sample.turns:
-            return reject("empty: no dialogue turns")
+            return reject("empty", "no dialogue turns")
         for number, turn in enumerate(sample.turns, 1):
             if not str(turn.get("content") or "").strip():
-                return reject(f"empty: {turn.get('role')} turn {number} is empty")
+                return reject("empty", f"{turn.get('role')} turn {number} is empty")
         return KEEP
 
 
@@ -47,16 +48,16 @@ class RoleOrderFilter(SampleFilter):
         """Reject broken role order."""
         roles = [str(m.get("role")) for m in sample.messages]
         if "system" in roles[1:]:
-            return reject("role order: a system message after the first message")
+            return reject("role_order", "a system message after the first message")
         turns = [r for r in roles if r != "system"]
         for position, role in enumerate(turns):
             expected = "user" if position % 2 == 0 else "assistant"
             if role != expected:
                 return reject(
-                    f"role order: message {position + 1} is {role!r}, expected {expected}"
+                    "role_order", f"message {position + 1} is {role!r}, expected {expected}"
                 )
         if turns and turns[-1] != "assistant":
-            return reject("role order: the dialogue ends without an assistant answer")
+            return reject("role_order", "the dialogue ends without an assistant answer")
         return KEEP
 
 
@@ -75,22 +76,23 @@ class LengthFilter(SampleFilter):
             size = len(str(turn.get("content") or "").strip())
             if size < spec.min_turn_chars:
                 return reject(
-                    f"length: {turn.get('role')} turn {number} has {size} chars "
-                    f"(min {spec.min_turn_chars})"
+                    "length",
+                    f"{turn.get('role')} turn {number} has {size} chars "
+                    f"(min {spec.min_turn_chars})",
                 )
             limit = spec.max_chars(str(turn.get("role")))
             if size > limit:
                 return reject(
-                    f"length: {turn.get('role')} turn {number} has {size:,} chars (max {limit:,})"
+                    "length", f"{turn.get('role')} turn {number} has {size:,} chars (max {limit:,})"
                 )
         words = len(words_of(sample.text("dialogue")))
         if words < spec.min_sample_words:
-            return reject(f"length: sample has {words} words (min {spec.min_sample_words})")
+            return reject("length", f"sample has {words} words (min {spec.min_sample_words})")
         if words > spec.max_sample_words:
-            return reject(f"length: sample has {words:,} words (max {spec.max_sample_words:,})")
+            return reject("length", f"sample has {words:,} words (max {spec.max_sample_words:,})")
         rounds = sum(1 for t in sample.turns if t.get("role") == "assistant")
         if rounds < spec.min_rounds:
-            return reject(f"length: {rounds} assistant turns (min {spec.min_rounds})")
+            return reject("length", f"{rounds} assistant turns (min {spec.min_rounds})")
         return KEEP
 
 
@@ -113,20 +115,21 @@ class RepetitionFilter(SampleFilter):
             # "continue", "thanks", "yes" said twice are how people talk.
             if len(words) >= spec.repeat_min_words and key in seen:
                 return reject(
-                    f"repetition: {turn.get('role')} turn {number} repeats turn {seen[key]}"
+                    "repeat", f"{turn.get('role')} turn {number} repeats turn {seen[key]}"
                 )
             seen.setdefault(key, number)
             if spec.loops and (found := find_loop(text)) is not None:
                 return reject(
-                    f"repetition: {turn.get('role')} turn {number} loops ({found.describe()})"
+                    "loop", f"{turn.get('role')} turn {number} loops ({found.describe()})"
                 )
             if spec.max_repeated_share is None or len(words) < spec.repetition_min_words:
                 continue
             share = repeated_share(words, spec.repetition_ngram)
             if share > spec.max_repeated_share:
                 return reject(
-                    f"repetition: {turn.get('role')} turn {number} loops ({share:.0%} of words in "
-                    f"repeated {spec.repetition_ngram}-grams)"
+                    "loop",
+                    f"{turn.get('role')} turn {number} loops ({share:.0%} of words in "
+                    f"repeated {spec.repetition_ngram}-grams)",
                 )
         return KEEP
 
@@ -137,7 +140,9 @@ class PhraseFilter(SampleFilter):
     name: ClassVar[str] = "phrases"
 
     def __init__(self, spec: HeuristicsSpec) -> None:
-        patterns = [*(REFUSAL_PATTERNS if spec.refusals else ()), *spec.extra_phrases]
+        # English here; other languages' refusals from their pattern files.
+        refusals = (*REFUSAL_PATTERNS, *patterns_of("refusal")) if spec.refusals else ()
+        patterns = [*refusals, *spec.extra_phrases]
         self.pattern = (
             re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None
         )
@@ -151,7 +156,7 @@ class PhraseFilter(SampleFilter):
                 continue
             found = self.pattern.search(str(turn.get("content") or ""))
             if found:
-                return reject(f"refusal: assistant turn {number} says {found.group(0)!r}")
+                return reject("refusal", f"assistant turn {number} says {found.group(0)!r}")
         return KEEP
 
 

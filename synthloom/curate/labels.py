@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from itertools import combinations
 from typing import Any, ClassVar
 
 from agents.judge import Labeler, SampleLabels
-from synthloom.core.records import Usage
+from synthloom.core.records import Reason, Usage
 from synthloom.curate.agreement import cohen_kappa
 from synthloom.curate.cache import JudgementCache
 from synthloom.curate.config import LabelsSpec
-from synthloom.curate.llm import LLMBlock, Outcome, prompt_fingerprint
+from synthloom.curate.llm import LLMBlock, Outcome, prompt_fingerprint, unjudged
 from synthloom.curate.sample import Sample
 
 FIELDS = ("topic", "difficulty", "quality")
@@ -75,7 +76,7 @@ class LabelBlock(LLMBlock):
             else:
                 by_judge[name] = judged.result
         if errors:
-            return Outcome(None, "unjudged: labels: " + "; ".join(errors), usage=usage)
+            return replace(unjudged("labels: " + "; ".join(errors)), usage=usage)
         self._labelled.append({n: {f: str(r[f]) for f in FIELDS} for n, r in by_judge.items()})
         return self._decide(sample, by_judge, usage)
 
@@ -95,18 +96,25 @@ class LabelBlock(LLMBlock):
                 n: {f: str(r[f]) for f in FIELDS} for n, r in by_judge.items()
             }
         flags: list[str] = []
-        reasons: list[str] = []
+        reasons: list[Reason] = []
         if disagreement:
             detail = ", ".join(
                 f"{f} ({'/'.join(str(r[f]) for r in by_judge.values())})" for f in disagreement
             )
-            message = f"label disagreement: {detail}"
-            (reasons if self.spec.on_disagreement == "reject" else flags).append(message)
+            found = Reason("label_disagreement", detail)
+            if self.spec.on_disagreement == "reject":
+                reasons.append(found)
+            else:
+                flags.append(f"{found.code}: {found.text}")
         if not annotation["topic_matches_plan"]:
-            message = f"off-topic: labelled {final['topic']!r}, planned {sample.topic!r}"
-            (reasons if self.spec.on_topic_mismatch == "reject" else flags).append(message)
+            found = Reason("off_topic", f"labelled {final['topic']!r}, planned {sample.topic!r}")
+            if self.spec.on_topic_mismatch == "reject":
+                reasons.append(found)
+            else:
+                flags.append(f"{found.code}: {found.text}")
         if reasons:
-            return Outcome(False, "; ".join(reasons), annotation, usage, flags)
+            text = "; ".join(r.text for r in reasons)
+            return Outcome(False, Reason(reasons[0].code, text), annotation, usage, flags)
         return Outcome(True, None, annotation, usage, flags)
 
     def summary(self) -> dict[str, Any] | None:

@@ -42,7 +42,8 @@ class LanguageFilter(SampleFilter):
             lang, prob = identify(text)
             if lang not in self.expected and prob >= self.spec.min_confidence:
                 return reject(
-                    f"language: {turn.get('role')} turn {number} is {lang!r} (p={prob:.2f}), "
-                    f"expected {'/'.join(sorted(self.expected))}"
+                    "language",
+                    f"{turn.get('role')} turn {number} is {lang!r} (p={prob:.2f}), "
+                    f"expected {'/'.join(sorted(self.expected))}",
                 )
         return KEEP

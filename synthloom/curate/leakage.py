@@ -48,7 +48,7 @@ class LeakageFilter(SampleFilter):
                 share = containment(ngrams(demo.text, n), mine)
                 if share > self.spec.max_demo_overlap:
                     return reject(
-                        f"leakage: copies demo {demo.id} ({share:.0%} of its {n}-grams verbatim)"
+                        "leakage", f"copies demo {demo.id} ({share:.0%} of its {n}-grams verbatim)"
                     )
         if sample.sources:
             source_grams = [(s.id, ngrams(s.text, n)) for s in sample.sources]
@@ -62,7 +62,8 @@ class LeakageFilter(SampleFilter):
                     share = containment(grams, whole)
                     if share > self.spec.max_source_overlap:
                         return reject(
-                            f"leakage: assistant turn {number} pastes source {source_id} "
-                            f"({share:.0%} of its {n}-grams verbatim)"
+                            "leakage",
+                            f"assistant turn {number} pastes source {source_id} "
+                            f"({share:.0%} of its {n}-grams verbatim)",
                         )
         return KEEP

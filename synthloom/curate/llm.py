@@ -14,7 +14,7 @@ from agents.llm import classify_error, describe_error
 from agents.structured import ModelOutputError
 from prompts import PromptTemplate
 from synthloom.core.errors import EndpointError
-from synthloom.core.records import Usage
+from synthloom.core.records import Reason, Usage
 from synthloom.curate.base import Block
 from synthloom.curate.cache import JudgementCache, fingerprint
 from synthloom.curate.sample import Sample
@@ -25,7 +25,7 @@ class Outcome:
     """One LLM block's verdict on one sample; `keep=None` means unjudged."""
 
     keep: bool | None
-    reason: str | None = None
+    reason: Reason | None = None
     annotation: dict[str, Any] | None = None
     usage: Usage = field(default_factory=Usage)
     flags: list[str] = field(default_factory=list)
@@ -39,6 +39,12 @@ class Judged:
     usage: Usage
     cached: bool
     error: str | None = None
+
+
+def unjudged(error: str | None) -> Outcome:
+    """No verdict for this sample (the judge failed or answered out of schema)."""
+    text = error or "no verdict"
+    return Outcome(None, Reason("unjudged", text.removeprefix("unjudged: ")))
 
 
 def prompt_fingerprint(prompt: PromptTemplate, output: type[BaseModel]) -> str:

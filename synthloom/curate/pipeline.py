@@ -25,7 +25,7 @@ from langchain_core.embeddings import Embeddings
 from agents.judge import FaithfulnessChecker, Labeler, RubricJudge
 from synthloom import __version__
 from synthloom.core.errors import SynthloomError
-from synthloom.core.records import Usage
+from synthloom.core.records import Reason, ReasonEntry, RejectRecord, Usage
 from synthloom.core.store import rewrite_jsonl, write_json_atomic
 from synthloom.curate.base import BatchFilter, BlockStats, SampleFilter
 from synthloom.curate.cache import JudgementCache
@@ -67,15 +67,19 @@ class Judges:
 class _Verdicts:
     """Every sample's reasons and annotations as the stages go."""
 
-    reasons: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    unjudged: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    reasons: dict[str, list[ReasonEntry]] = field(default_factory=dict)
+    unjudged: dict[str, list[ReasonEntry]] = field(default_factory=dict)
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, sid: str, block: str, reason: str) -> None:
-        self.reasons.setdefault(sid, []).append({"block": block, "reason": reason})
+    def add(self, sid: str, block: str, reason: Reason) -> None:
+        self.reasons.setdefault(sid, []).append(_entry(block, reason))
 
     def annotate(self, sid: str, key: str, value: Any) -> None:
         self.annotations.setdefault(sid, {})[key] = value
+
+
+def _entry(block: str, reason: Reason) -> ReasonEntry:
+    return {"block": block, "code": reason.code, "reason": reason.text}
 
 
 @dataclass
@@ -183,7 +187,9 @@ class Curator:
                 keep, reason = block.check(sample)
                 counter.count(keep, reason)
                 if not keep:
-                    self.verdicts.add(sample.id, block.name, reason or block.name)
+                    self.verdicts.add(
+                        sample.id, block.name, reason or Reason(block.name, block.name)
+                    )
         self.stats.extend(stats)
         kept = [s for s in samples if s.id not in self.verdicts.reasons]
         self.log(f"filters: {len(kept)} of {len(samples)} kept")
@@ -232,13 +238,14 @@ class Curator:
             flags = self.verdicts.annotations.get(sample.id, {}).get("flags", [])
             self.verdicts.annotate(sample.id, "flags", [*flags, *outcome.flags])
         if outcome.keep is None:
-            entry = {"block": name, "reason": outcome.reason or "unjudged"}
+            entry = _entry(name, outcome.reason or Reason("unjudged", "unjudged"))
             self.verdicts.unjudged.setdefault(sample.id, []).append(entry)
         elif not outcome.keep:
-            self.verdicts.add(sample.id, name, outcome.reason or name)
+            self.verdicts.add(sample.id, name, outcome.reason or Reason(name, name))
 
     def _write(self, samples: list[Sample], wall_s: float) -> CurationResult:
-        kept, rejects = [], []
+        kept: list[dict[str, Any]] = []
+        rejects: list[dict[str, Any]] = []
         hold = self.spec.on_unjudged == "hold"
         for sample in samples:
             sid = sample.id
@@ -250,18 +257,18 @@ class Curator:
             if reasons or (unjudged and hold):
                 status = "rejected" if reasons else "unjudged"
                 every = [*reasons, *unjudged]
-                rejects.append(
-                    {
-                        "id": sid,
-                        "status": status,
-                        "reason": "; ".join(r["reason"] for r in every),
-                        "reasons": every,
-                        "stage": "curate",
-                        "messages": sample.messages,
-                        "metadata": sample.metadata,
-                        "curation": annotation,
-                    }
+                turned_away = RejectRecord(
+                    id=sid,
+                    status=status,
+                    reason="; ".join(f"{r['code']}: {r['reason']}" for r in every),
+                    reason_code=every[0]["code"],
+                    reasons=every,
+                    stage="curate",
+                    messages=sample.messages,
+                    metadata=sample.metadata,
+                    curation=annotation,
                 )
+                rejects.append(turned_away.as_json())
             else:
                 record = dict(sample.record)
                 record["metadata"] = {**sample.metadata, "curation": annotation}

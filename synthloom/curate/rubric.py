@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from agents.judge import RubricJudge, RubricVerdict
+from synthloom.core.records import Reason
 from synthloom.curate.cache import JudgementCache
 from synthloom.curate.config import JudgeSpec
-from synthloom.curate.llm import LLMBlock, Outcome, prompt_fingerprint
+from synthloom.curate.llm import LLMBlock, Outcome, prompt_fingerprint, unjudged
 from synthloom.curate.sample import Sample
 
 RATIONALE_CHARS = 160
@@ -37,7 +39,7 @@ class RubricBlock(LLMBlock):
             ),
         )
         if judged.result is None:
-            return Outcome(None, judged.error, usage=judged.usage)
+            return replace(unjudged(judged.error), usage=judged.usage)
         verdict = RubricVerdict.model_validate(judged.result)
         annotation = {
             "judge": self.judge_role.name,
@@ -51,8 +53,8 @@ class RubricBlock(LLMBlock):
         rationale = verdict.rationale.strip().replace("\n", " ")
         if len(rationale) > RATIONALE_CHARS:
             rationale = rationale[: RATIONALE_CHARS - 1] + "…"
-        reason = (
-            f"judge: overall {verdict.overall} < {self.spec.min_score:g} "
-            f"({rationale or 'no rationale'})"
+        reason = Reason(
+            "low_score",
+            f"overall {verdict.overall} < {self.spec.min_score:g} ({rationale or 'no rationale'})",
         )
         return Outcome(False, reason, annotation, judged.usage)

@@ -17,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 from numpy.typing import NDArray
 from scipy.cluster.vq import kmeans2
 
+from synthloom.core.records import Reason
 from synthloom.curate.base import BatchFilter
 from synthloom.curate.config import DedupSpec
 from synthloom.curate.dedup import Duplicate
@@ -71,16 +72,17 @@ class SemanticDedup(BatchFilter):
         self.spec = spec
         self.embedder = embedder
 
-    def run(self, samples: Sequence[Sample]) -> dict[str, str]:
+    def run(self, samples: Sequence[Sample]) -> dict[str, Reason]:
         """Reasons for semantic duplicates, by id."""
         if not samples:
             return {}
         vectors = embed_normalized(self.embedder, [s.text(self.spec.text) for s in samples])
         found = semantic_duplicates(vectors, threshold=self.spec.semantic_threshold)
         return {
-            samples[d.index].id: (
-                f"semantic duplicate: of {samples[d.of].id} (cosine {d.similarity:.3f} "
-                f">= {self.spec.semantic_threshold})"
+            samples[d.index].id: Reason(
+                "semantic_duplicate",
+                f"of {samples[d.of].id} (cosine {d.similarity:.3f} "
+                f">= {self.spec.semantic_threshold})",
             )
             for d in found
         }

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from synthloom import __version__
 from synthloom.core.errors import SynthloomError
-from synthloom.core.records import Usage
+from synthloom.core.records import Usage, code_of
 from synthloom.core.textstats import words_of
 from synthloom.curate.embedders import embed_normalized, embedder_name
 from synthloom.curate.rundata import JUDGEMENTS, RunData, load_run_concepts, read_jsonl
@@ -28,7 +28,7 @@ from synthloom.report.metrics import (
     vendi_score,
 )
 from synthloom.run_tree import load_run_tree
-from synthloom.rundir import now_iso, reason_key
+from synthloom.rundir import now_iso
 from synthloom.spec import RunSpec
 
 MAX_EMBED = 2000
@@ -214,12 +214,13 @@ def _labels(run: RunData) -> dict[str, Any] | None:
 def _rejections(run: RunData) -> dict[str, dict[str, int]]:
     generation: Counter[str] = Counter()
     for record in run.rejects:
-        key = reason_key(str(record.get("reason", "")))
+        key = code_of(record)
         generation[f"failed: {key}" if record.get("status") == "failed" else key] += 1
     curation: Counter[str] = Counter()
     for record in run.curated_rejects:
-        for entry in record.get("reasons") or [{"reason": record.get("reason", "")}]:
-            curation[reason_key(str(entry.get("reason", "")))] += 1
+        # A reason per block that turned the sample away; older folders have one text.
+        for entry in record.get("reasons") or [record]:
+            curation[entry.get("code") or code_of(entry)] += 1
     return {
         "generation": dict(generation.most_common()),
         "curation": dict(curation.most_common()),

@@ -13,7 +13,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from graphs.expansion import ExpansionContext, build_expansion_graph, expand_tree
+from graphs.expansion import ExpansionContext, expand_tree
 from knowledge.concepts import ConceptTree, child_id
 from knowledge.concepts_screen import normalize_name
 from knowledge.concepts_spec import ExpandSpec
@@ -276,18 +276,6 @@ async def test_a_checkpoint_of_another_tree_is_refused(tmp_path: Path) -> None:
         other = context(ScriptedChatModel(taxonomy_answer), tree=other_tree)
         with pytest.raises(ConceptTreeError, match="grew another tree"):
             await expand_tree(other, checkpointer=saver, thread_id="t")
-
-
-def test_graph_topology() -> None:
-    mermaid = build_expansion_graph().compile().get_graph().draw_mermaid()
-    for edge in (
-        "__start__ --> select_frontier;",
-        "select_frontier -.-> propose_children;",
-        "select_frontier -.-> __end__;",
-        "propose_children --> add_children;",
-        "add_children --> select_frontier;",
-    ):
-        assert edge in mermaid
 
 
 async def test_a_name_already_in_another_branch_of_the_topic_is_rejected() -> None:

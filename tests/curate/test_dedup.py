@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from datasketch import LeanMinHash, MinHashLSH
 
+from synthloom.core.records import Reason
 from synthloom.curate import dedup as dedup_module
 from synthloom.curate.config import DedupSpec
 from synthloom.curate.dedup import (
@@ -33,7 +34,7 @@ def test_exact_duplicates_ignore_case_punctuation_and_the_system_prompt() -> Non
     copy = sample(shouting, "b", 1)  # type: ignore[arg-type]
     other = sample(dialogue(PRESSURE[0], PRESSURE[1]), "c", 2)
     dropped = ExactDedup(DedupSpec()).run([first, copy, other])
-    assert dropped == {"b": "duplicate: same dialogue text as a"}
+    assert dropped == {"b": Reason("duplicate", "same dialogue text as a")}
 
 
 def test_near_duplicate_that_differs_in_a_few_words_is_dropped_and_the_first_kept() -> None:
@@ -51,7 +52,8 @@ def test_near_duplicate_that_differs_in_a_few_words_is_dropped_and_the_first_kep
     assert ExactDedup(DedupSpec()).run(samples) == {}
     dropped = NearDedup(DedupSpec()).run(samples)
     assert list(dropped) == ["copy"]
-    assert dropped["copy"].startswith("near-duplicate: of first (Jaccard≈")
+    assert dropped["copy"].code == "near_duplicate"
+    assert dropped["copy"].text.startswith("of first (Jaccard≈")
 
 
 def test_dialogues_on_the_same_topic_are_not_near_duplicates() -> None:
@@ -125,7 +127,8 @@ def test_semantic_dedup_catches_a_paraphrase_that_minhash_misses() -> None:
     assert NearDedup(DedupSpec()).run(samples) == {}
     dropped = SemanticDedup(DedupSpec(semantic_threshold=0.9), ConceptEmbeddings()).run(samples)
     assert list(dropped) == ["c"]
-    assert dropped["c"].startswith("semantic duplicate: of a (cosine ")
+    assert dropped["c"].code == "semantic_duplicate"
+    assert dropped["c"].text.startswith("of a (cosine ")
 
 
 def test_semantic_dedup_buckets_large_batches() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from synthloom.core.records import Reason
 from synthloom.core.textstats import repeated_share
 from synthloom.curate.config import HeuristicsSpec, LanguageSpec
 from synthloom.curate.heuristics import (
@@ -29,7 +30,7 @@ def test_a_good_dialogue_passes_every_heuristic() -> None:
 def test_empty_turn_is_rejected() -> None:
     broken = sample(dialogue(("What is HbA1c?", "   ")))
     keep, reason = EmptyTurnFilter().check(broken)
-    assert not keep and reason == "empty: assistant turn 2 is empty"
+    assert not keep and reason == Reason("empty", "assistant turn 2 is empty")
     assert EmptyTurnFilter().check(sample([{"role": "system", "content": "x"}]))[0] is False
 
 
@@ -45,30 +46,33 @@ def test_empty_turn_is_rejected() -> None:
 def test_broken_role_order_is_rejected(roles: list[str], expected: str) -> None:
     messages = [{"role": r, "content": f"turn {i} text"} for i, r in enumerate(roles)]
     keep, reason = RoleOrderFilter().check(sample(messages))  # type: ignore[arg-type]
-    assert not keep and reason is not None and expected in reason
+    assert not keep and reason is not None and expected in f"{reason.code}: {reason.text}"
 
 
 def test_length_bounds_per_turn_and_per_sample() -> None:
     spec = HeuristicsSpec(max_turn_chars=200, min_sample_words=12, max_sample_words=60)
     block = LengthFilter(spec)
     short = sample(dialogue(("Is 150/95 high?", "Yes, recheck it at rest soon.")))
-    assert block.check(short) == (False, "length: sample has 10 words (min 12)")
+    assert block.check(short) == (False, Reason("length", "sample has 10 words (min 12)"))
     long_turn = "word " * 60
     keep, reason = block.check(sample(dialogue(("Tell me more please now", long_turn))))
-    assert not keep and reason == "length: assistant turn 2 has 299 chars (max 200)"
+    assert not keep and reason == Reason("length", "assistant turn 2 has 299 chars (max 200)")
     pair = ("What should I do next then?", "Walk daily after dinner for twenty minutes.")
     keep, reason = block.check(sample(dialogue(*[pair] * 8)))
-    assert not keep and reason is not None and "(max 60)" in reason
+    assert not keep and reason is not None and "(max 60)" in reason.text
     assert LengthFilter(HeuristicsSpec(min_rounds=2)).check(GOOD) == (True, None)
     keep, reason = LengthFilter(HeuristicsSpec(min_rounds=3)).check(GOOD)
-    assert reason == "length: 2 assistant turns (min 3)"
+    assert reason == Reason("length", "2 assistant turns (min 3)")
 
 
 def test_ngram_loops_are_rejected_but_normal_prose_is_not() -> None:
     loop = "Drink water and rest. " * 6 + "Then see your doctor if the fever stays high tomorrow."
     keep, reason = RepetitionFilter(SPEC).check(sample(dialogue(("What should I do?", loop))))
     assert (
-        not keep and reason is not None and reason.startswith("repetition: assistant turn 2 loops")
+        not keep
+        and reason is not None
+        and reason.code == "loop"
+        and reason.text.startswith("assistant turn 2 loops")
     )
     prose = EXCHANGES["When a fever in a child needs a doctor"][0][1]
     assert repeated_share(prose.lower().split(), 4) == 0.0
@@ -78,7 +82,7 @@ def test_ngram_loops_are_rejected_but_normal_prose_is_not() -> None:
 def test_a_turn_repeated_verbatim_is_rejected() -> None:
     pair = ("Should I worry?", "Measure again at rest on several days before deciding anything.")
     keep, reason = RepetitionFilter(SPEC).check(sample(dialogue(pair, ("And now?", pair[1]))))
-    assert not keep and reason == "repetition: assistant turn 4 repeats turn 2"
+    assert not keep and reason == Reason("repeat", "assistant turn 4 repeats turn 2")
 
 
 @pytest.mark.parametrize(
@@ -91,7 +95,8 @@ def test_a_turn_repeated_verbatim_is_rejected() -> None:
 )
 def test_refusals_and_ai_disclaimers_are_rejected(answer: str) -> None:
     keep, reason = PhraseFilter(SPEC).check(sample(dialogue(("My child has a fever.", answer))))
-    assert not keep and reason is not None and reason.startswith("refusal: assistant turn 2 says")
+    assert not keep and reason is not None and reason.code == "refusal"
+    assert reason.text.startswith("assistant turn 2 says")
 
 
 def test_refusal_words_in_the_user_turn_or_in_advice_pass() -> None:
@@ -106,7 +111,7 @@ def test_extra_phrases_and_turning_refusals_off() -> None:
     block = PhraseFilter(spec)
     assert block.check(sample(dialogue(("q?", "As an AI model I think so."))))[0]
     keep, reason = block.check(sample(dialogue(("q?", "Walk daily. I hope this helps!"))))
-    assert not keep and reason == "refusal: assistant turn 2 says 'I hope this helps'"
+    assert not keep and reason == Reason("refusal", "assistant turn 2 says 'I hope this helps'")
 
 
 def test_language_filter_rejects_a_french_answer_in_an_english_dataset() -> None:
@@ -120,7 +125,8 @@ def test_language_filter_rejects_a_french_answer_in_an_english_dataset() -> None
         sample(dialogue(("My reading was 150 over 95, is that high?", french)))
     )
     assert not keep and reason is not None
-    assert reason.startswith("language: assistant turn 2 is 'fr'") and "expected en" in reason
+    assert reason.code == "language" and reason.text.startswith("assistant turn 2 is 'fr'")
+    assert "expected en" in reason.text
 
 
 def test_language_filter_ignores_short_turns_and_accepts_listed_languages() -> None:

@@ -26,7 +26,7 @@ def test_a_sample_that_replays_its_demo_is_flagged() -> None:
     record = sample(leaked, demos=[{"id": "demo-7", "messages": DEMO}])
     keep, reason = BLOCK.check(record)
     assert not keep and reason is not None
-    assert reason.startswith("leakage: copies demo demo-7 (")
+    assert reason.code == "leakage" and reason.text.startswith("copies demo demo-7 (")
 
 
 def test_a_sample_that_follows_its_demo_without_copying_passes() -> None:
@@ -40,7 +40,8 @@ def test_an_answer_pasted_from_a_source_is_flagged() -> None:
     pasted = dialogue(("What does HbA1c mean for me?", SOURCE))
     keep, reason = BLOCK.check(sample(pasted, sources=[{"id": "chunk-3", "text": SOURCE}]))
     assert not keep and reason is not None
-    assert reason.startswith("leakage: assistant turn 2 pastes source chunk-3 (100%")
+    assert reason.code == "leakage"
+    assert reason.text.startswith("assistant turn 2 pastes source chunk-3 (100%")
 
 
 def test_a_grounded_answer_in_its_own_words_passes() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from agents.judge import build_judges
+from synthloom.core.records import Reason
 from synthloom.curate.agreement import cohen_kappa
 from synthloom.curate.cache import JudgementCache
 from synthloom.curate.config import FaithfulnessSpec, JudgeSpec, LabelsSpec
@@ -44,7 +45,9 @@ async def test_rubric_threshold_keeps_and_rejects_with_the_rationale(tmp_path: P
     bad_sample = sample(dialogue(("bad-marker question?", "Some answer.")), "bad", topic=TOPIC)
     bad = await block.judge(bad_sample)
     assert bad.keep is False
-    assert bad.reason == "judge: overall 2 < 3 (Vague answers that skip the question.)"
+    assert bad.reason == Reason(
+        "low_score", "overall 2 < 3 (Vague answers that skip the question.)"
+    )
 
 
 async def test_cached_judgements_are_reused_across_runs(tmp_path: Path) -> None:
@@ -68,7 +71,8 @@ async def test_unjudged_outcome_is_not_cached(tmp_path: Path) -> None:
     block = RubricBlock(JudgeSpec(), build_judges(model, max_reasks=1)[0], cache(tmp_path))
     outcome = await block.judge(pressure_sample())
     assert outcome.keep is None and outcome.reason is not None
-    assert outcome.reason.startswith("unjudged: rubric judge gave malformed JSON 2 times")
+    assert outcome.reason.code == "unjudged"
+    assert outcome.reason.text.startswith("rubric judge gave malformed JSON 2 times")
     assert outcome.usage.calls == 2 and len(block.cache) == 0
 
 
@@ -158,7 +162,7 @@ async def test_disagreement_and_off_topic_can_reject(tmp_path: Path) -> None:
     spec = LabelsSpec(enabled=True, on_disagreement="reject", on_topic_mismatch="reject")
     outcome = await LabelBlock(spec, labelers, TOPICS, cache(tmp_path)).judge(pressure_sample())
     assert outcome.keep is False
-    assert outcome.reason == (
-        "label disagreement: difficulty (easy/hard); "
-        f"off-topic: labelled 'other', planned '{TOPIC}'"
+    assert outcome.reason == Reason(
+        "label_disagreement",
+        f"difficulty (easy/hard); off_topic: labelled 'other', planned '{TOPIC}'",
     )
