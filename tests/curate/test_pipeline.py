@@ -113,15 +113,20 @@ async def test_curation_keeps_every_reason_and_the_counts_add_up(run: Path) -> N
     assert len(kept) == 7 and len(rejects) == 3
     by_index = {r["metadata"]["index"]: r for r in rejects.values()}
     refusal = by_index[2]
-    assert {r["block"] for r in refusal["reasons"]} == {"length", "phrases"}
+    assert {(r["block"], r["code"]) for r in refusal["reasons"]} == {
+        ("length", "length"),
+        ("phrases", "refusal"),
+    }
+    assert refusal["reason_code"] in {"length", "refusal"}
     assert "refusal: assistant turn 2 says 'As an AI'" in refusal["reason"]
     assert by_index[3]["reasons"][0]["block"] == "exact_dedup"
+    assert by_index[3]["reason_code"] == "duplicate"
     low = by_index[5]
     assert low["status"] == "rejected"
-    assert [r["block"] for r in low["reasons"]] == ["judge"]
+    assert [(r["block"], r["code"]) for r in low["reasons"]] == [("judge", "low_score")]
     assert low["curation"]["judge"]["overall"] == 1
     assert low["curation"]["flags"] == [
-        f"off-topic: labelled 'other', planned '{low['metadata']['topic']}'"
+        f"off_topic: labelled 'other', planned '{low['metadata']['topic']}'"
     ]
 
     for record in kept:
@@ -135,6 +140,9 @@ async def test_curation_keeps_every_reason_and_the_counts_add_up(run: Path) -> N
     assert counts["requested"] == counts["accepted"] + counts["rejected"] + counts["failed"]
     blocks = {b["name"]: b for b in summary["blocks"]}
     assert blocks["length"]["seen"] == 10 and blocks["length"]["rejected"] == 1
+    # Counted by code, whatever the detail ("turn 2 has 12 chars" or "sample has 3 words").
+    assert blocks["length"]["reasons"] == {"length": 1}
+    assert blocks["judge"]["reasons"] == {"low_score": 1}
     assert blocks["exact_dedup"]["seen"] == 9 and blocks["exact_dedup"]["rejected"] == 1
     assert blocks["judge"] | {"reasons": None} == blocks["judge"] | {
         "seen": 8,

@@ -82,7 +82,9 @@ def test_unusable_judge_answers_are_retried_then_held_as_unjudged(tmp_path: Path
         assert {r["status"] for r in held.values()} == {"unjudged"}
         for sid in by_topic[MALFORMED]:
             assert "malformed JSON 2 times" in held[sid]["reason"], held[sid]
-            assert held[sid]["reasons"] == [{"block": "judge", "reason": held[sid]["reason"]}]
+            text = held[sid]["reason"].removeprefix("unjudged: ")
+            assert held[sid]["reasons"] == [{"block": "judge", "code": "unjudged", "reason": text}]
+            assert held[sid]["reason_code"] == "unjudged"
         for sid in by_topic[INVALID]:
             assert "overall" in held[sid]["reason"] and "5" in held[sid]["reason"], held[sid]
         curation = json.loads((output / "curated" / "curation.json").read_text("utf-8"))
