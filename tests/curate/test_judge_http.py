@@ -56,7 +56,7 @@ async def test_a_judge_pass_over_http_keeps_rejects_and_marks_unjudged(tmp_path:
     }
     rejects = {r["metadata"]["index"]: r for r in read_jsonl(run / "curated" / "rejects.jsonl")}
     assert rejects[0]["status"] == "rejected" and rejects[0]["reason"].startswith(
-        "judge: overall 2"
+        "low_score: overall 2"
     )
     assert rejects[1]["status"] == "unjudged"
     assert "rubric judge gave malformed JSON 2 times" in rejects[1]["reason"]

@@ -83,18 +83,18 @@ async def test_unjudged_outcome_is_not_cached(tmp_path: Path) -> None:
         (
             ("supported", "unsupported", "unsupported"),
             False,
-            "unfaithful: 2 of 3 claims unsupported or contradicted (67% > 25%)",
+            Reason("unfaithful", "2 of 3 claims unsupported or contradicted (67% > 25%)"),
         ),
         (
             ("supported", "supported", "supported", "supported", "contradicted"),
             False,
-            "unfaithful: 1 claim(s) contradict the sources, e.g. 'claim 4'",
+            Reason("unfaithful", "1 claim(s) contradict the sources, e.g. 'claim 4'"),
         ),
         ((), True, None),
     ],
 )
 async def test_faithfulness_threshold_on_the_unsupported_share(
-    tmp_path: Path, verdicts: tuple[str, ...], keep: bool, reason: str | None
+    tmp_path: Path, verdicts: tuple[str, ...], keep: bool, reason: Reason | None
 ) -> None:
     model = ScriptedJudgeModel(lambda prompt, _: claims_json(*verdicts))
     block = FaithfulnessBlock(FaithfulnessSpec(), build_judges(model)[1], cache(tmp_path))
@@ -143,7 +143,7 @@ async def test_two_label_judges_report_kappa_and_flag_disagreements(tmp_path: Pa
     assert outcomes["s-easy"].keep is True and outcomes["s-easy"].flags == []
     flagged = outcomes["s-hard"]
     assert flagged.keep is True
-    assert flagged.flags == ["label disagreement: difficulty (hard/medium)"]
+    assert flagged.flags == ["label_disagreement: difficulty (hard/medium)"]
     assert flagged.annotation is not None and flagged.annotation["difficulty"] == "hard"
     summary = block.summary()
     assert summary is not None and summary["samples"] == 3

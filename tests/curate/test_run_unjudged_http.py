@@ -107,7 +107,7 @@ def test_unusable_judge_answers_are_retried_then_held_as_unjudged(tmp_path: Path
     assert {r["metadata"]["id"] for r in kept} == by_topic[GOOD] | by_topic[MALFORMED]
     assert set(dropped) == by_topic[INVALID]
     assert all(r["status"] == "rejected" for r in dropped.values())
-    assert all(r["reason"].startswith("judge: overall 2") for r in dropped.values())
+    assert all(r["reason"].startswith("low_score: overall 2") for r in dropped.values())
     counts = json.loads((output / "curated" / "curation.json").read_text("utf-8"))["counts"]
     assert counts["requested"] == 9 == sum(counts[k] for k in counts if k != "requested")
     assert counts["failed"] == curation["failed_breakdown"]["generation"]

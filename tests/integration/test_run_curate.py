@@ -58,7 +58,7 @@ def test_run_curates_after_generation_and_counts_add_up(tmp_path: Path) -> None:
         assert judged == len(generated)  # every accepted sample was judged once
         assert {r["metadata"]["id"] for r in kept} == {r["metadata"]["id"] for r in generated} - low
         assert {r["id"] for r in dropped} == low
-        assert all(r["reason"].startswith("judge: overall 2") for r in dropped)
+        assert all(r["reason"].startswith("low_score: overall 2") for r in dropped)
         assert all(r["metadata"]["curation"]["judge"]["overall"] == 4 for r in kept)
         report = json.loads((output / "curated" / "curation.json").read_text(encoding="utf-8"))
         c = report["counts"]
