@@ -24,6 +24,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphs.patterns import compiled as language_patterns
 from synthloom.core.records import Reason, Role, Turn
 from synthloom.core.textstats import (
     covered_share,
@@ -257,11 +258,14 @@ class CheckContext:
 @lru_cache(maxsize=1)
 def packaged_prompt_text() -> tuple[str, ...]:
     """The fixed wording of the dialogue prompt files (template tags stripped)."""
-    from prompts import load_prompt
+    from prompts import PromptSource, load_prompt, shipped_languages
 
+    templates = [load_prompt(name) for name in _PROMPT_NAMES]
+    for language in shipped_languages():
+        templates += [t for n in _PROMPT_NAMES if (t := PromptSource().find(n, language))]
     out = []
-    for name in _PROMPT_NAMES:
-        source = load_prompt(name).source
+    for template in templates:
+        source = template.source
         source = re.sub(r"\{#.*?#\}", " ", source, flags=re.DOTALL)
         source = re.sub(r"\{%.*?%\}|\{\{.*?\}\}", "\n", source, flags=re.DOTALL)
         out.append(source)
@@ -274,6 +278,12 @@ def default_context(*extra: str, words: int = DEFAULT_CHECKS.prompt_leak_words) 
 
 
 Check = Callable[[Turn, Sequence[Turn], TurnChecks, CheckContext], Finding | None]
+
+
+def _other_language(kind: str, text: str) -> bool:
+    """Whether a language file's pattern of `kind` (`graphs/patterns/*.yaml`) matches."""
+    pattern = language_patterns(kind)
+    return pattern is not None and pattern.search(text) is not None
 
 
 def _normalize(text: str) -> str:
@@ -318,6 +328,7 @@ def check_placeholder(
     # person pasting code or a prompt template keeps its {slots}.
     if role == "user" and (
         _PLACEHOLDER.search(prose)
+        or _other_language("placeholder", prose)
         or (_TEMPLATE_SLOT.search(prose) and not looks_like_code(content))
     ):
         return Finding("placeholder", "placeholder text in the user turn")
@@ -345,7 +356,7 @@ def check_prompt_leak(
         return Finding(
             "prompt_leak", f"chat template text in the {candidate['role']} turn: end the turn there"
         )
-    if _META.search(content):
+    if _META.search(content) or _other_language("meta", content):
         return Finding(
             "prompt_leak",
             f"prompt text in the {candidate['role']} turn: write only what the person says",
@@ -360,7 +371,7 @@ def check_prompt_leak(
 
 def _writes_user_lines(content: str, history: Sequence[Turn]) -> bool:
     prose = mask_structure(content)
-    if not _SPEAKER_TAG.search(prose):
+    if not (_SPEAKER_TAG.search(prose) or _other_language("speaker_tag", prose)):
         return False
     # A script has speakers of its own ("Dragon:", "Cat:"): two of them, or one when
     # the person asked for a dialogue, a scene or a role-play.
@@ -383,7 +394,12 @@ def check_role_flip(
     voiced = cfg.role_voice < 1.0 and size >= VOICE_SHORT_WORDS and judged(content)
     if candidate["role"] == "user":
         unquoted = _QUOTED.sub(" ", content)  # 'do not say "As an AI language model"'
-        if _ASSISTANT_VOICE.search(unquoted) or _ASSISTANT_ANYWHERE.search(unquoted):
+        if (
+            _ASSISTANT_VOICE.search(unquoted)
+            or _ASSISTANT_ANYWHERE.search(unquoted)
+            or _other_language("assistant_opener", unquoted)
+            or _other_language("assistant_anywhere", unquoted)
+        ):
             return Finding("role_flip", "role flip: the user simulator answered like an assistant")
         if voiced and assistant_voice(content) >= 1.0 - margin:
             return Finding(

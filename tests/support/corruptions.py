@@ -243,9 +243,13 @@ def plant(
     kind: str,
     rng: random.Random,
     pool: Sequence[list[Message]],
+    table: dict[str, tuple[Corruption, ...]] | None = None,
 ) -> tuple[list[Message], int] | None:
-    """The conversation cut after one turn corrupted as `kind`, and that turn's index."""
-    generators = CORRUPTIONS[kind]
+    """The conversation cut after one turn corrupted as `kind`, and that turn's index.
+
+    `table` holds another language's generators (`tests/support/corruptions_ko.py`).
+    """
+    generators = (table or CORRUPTIONS)[kind]
     for _ in range(8):
         generator = rng.choice(generators)
         convo = [dict(m) for m in conversation]
