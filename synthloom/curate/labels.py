@@ -113,8 +113,9 @@ class LabelBlock(LLMBlock):
             else:
                 flags.append(f"{found.code}: {found.text}")
         if reasons:
-            text = "; ".join(r.text for r in reasons)
-            return Outcome(False, Reason(reasons[0].code, text), annotation, usage, flags)
+            first, *more = reasons
+            text = "; ".join([first.text, *(f"{r.code}: {r.text}" for r in more)])
+            return Outcome(False, Reason(first.code, text), annotation, usage, flags)
         return Outcome(True, None, annotation, usage, flags)
 
     def summary(self) -> dict[str, Any] | None:

@@ -192,12 +192,12 @@ def build_run(
     *,
     turns_for: TurnsFor | None = None,
     extra_meta: Callable[[Plan], dict[str, Any]] | None = None,
-    gen_rejects: Sequence[tuple[int, str, str]] = (),
+    gen_rejects: Sequence[tuple[int, str, str, str]] = (),
 ) -> RunSpec:
     """Write a run folder as `synthloom run` does: samples, rejects, run.json, spec.json.
 
     `turns_for(plan)` gives a dialogue (None: use the hand-written exchanges);
-    `gen_rejects` lists (plan index, status, reason) of generation rejects.
+    `gen_rejects` lists (plan index, status, reason, code) of generation rejects.
     """
     spec = spec.model_copy(update={"output": path})
     run_dir = RunDir(path)
@@ -207,19 +207,20 @@ def build_run(
     task = DialogueTask(spec, {"user_simulator": nobody, "assistant": nobody})
     task.models = dict(MODELS)
     counts = Counts(requested=spec.samples)
-    reject_at = {index: (status, reason) for index, status, reason in gen_rejects}
+    reject_at = {index: (status, reason, code) for index, status, reason, code in gen_rejects}
     tree = load_run_tree(spec)
     if tree is not None:
         tree.save(path / TREE_FILE)  # a run pins its tree in its folder
     for plan in make_plans(spec, tree):
         usage = {"calls": 4, "prompt_tokens": 300 + plan.index, "completion_tokens": 120}
         if plan.index in reject_at:
-            status, reason = reject_at[plan.index]
+            status, reason, code = reject_at[plan.index]
             run_dir.write_reject(
                 RejectRecord(
                     id=plan.id,
                     status="failed" if status == "failed" else "rejected",
                     reason=reason,
+                    reason_code=code,
                     stage="dialogue",
                     plan=plan,
                     usage=usage,

@@ -44,7 +44,9 @@ async def curated_run(path: Path, samples: int = 12) -> Path:
         small_spec(samples=samples),
         turns_for=_turns,
         extra_meta=_meta,
-        gen_rejects=[(samples - 1, "rejected", "user simulator gave malformed JSON 3 times: x")],
+        gen_rejects=[
+            (samples - 1, "rejected", "user simulator gave malformed JSON", "malformed_output")
+        ],
     )
     rubric, faithfulness, labeler = build_judges(ScriptedJudgeModel(_reply), max_reasks=1)
     judges = Judges(rubric=rubric, faithfulness=faithfulness, labelers={"judge": labeler})

@@ -88,8 +88,8 @@ def run(tmp_path: Path) -> Path:
         turns_for=scripted_turns,
         extra_meta=extra,
         gen_rejects=[
-            (7, "rejected", "user simulator gave malformed JSON 3 times: x"),
-            (9, "failed", "HTTP 400 from http://x/v1: context too long"),
+            (7, "rejected", "user simulator gave malformed JSON 3 times: x", "malformed_output"),
+            (9, "failed", "HTTP 400 from http://x/v1: context too long", "http_400"),
         ],
     )
     return path

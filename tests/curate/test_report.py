@@ -58,7 +58,7 @@ def test_report_figures_agree_with_the_curated_files(run: Path) -> None:
     faith = report["faithfulness"]
     assert faith["checked"] == 4 and faith["faithful"] == 3 and faith["rate"] == 0.75
     assert faith["claims"] == {"supported": 10, "unsupported": 5, "contradicted": 0}
-    assert report["rejections"]["generation"] == {"user simulator gave malformed JSON 3 times": 1}
+    assert report["rejections"]["generation"] == {"malformed_output": 1}
     assert report["rejections"]["curation"]["refusal"] == 1
     embedding = report["diversity"]["embedding"]
     assert "hashed-word-1-2-grams" in embedding["embedder"]
