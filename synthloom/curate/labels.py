@@ -113,9 +113,9 @@ class LabelBlock(LLMBlock):
             else:
                 flags.append(f"{found.code}: {found.text}")
         if reasons:
-            first, *more = reasons
-            text = "; ".join([first.text, *(f"{r.code}: {r.text}" for r in more)])
-            return Outcome(False, Reason(first.code, text), annotation, usage, flags)
+            lead, *more = reasons
+            text = "; ".join([lead.text, *(f"{r.code}: {r.text}" for r in more)])
+            return Outcome(False, Reason(lead.code, text), annotation, usage, flags)
         return Outcome(True, None, annotation, usage, flags)
 
     def summary(self) -> dict[str, Any] | None:
