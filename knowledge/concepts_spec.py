@@ -13,18 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from synthloom.core.config import StrictModel
 
 if TYPE_CHECKING:  # the spec is read by every command; the tree code loads on first use
     from knowledge.concepts import ConceptTree
     from knowledge.concepts_screen import ScreenRules
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExpandSpec(_Strict):
+class ExpandSpec(StrictModel):
     """Budgets and rules of a breadth-first expansion of the tree."""
 
     max_depth: int = Field(
@@ -86,7 +84,7 @@ class ExpandSpec(_Strict):
         )
 
 
-class ConceptsSpec(_Strict):
+class ConceptsSpec(StrictModel):
     """The concept tree of a run: a tree file, or seed topics, optionally grown further."""
 
     tree: Path | None = Field(

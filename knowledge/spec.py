@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
+
+from synthloom.core.config import StrictModel
 
 # The offline default embedding model (see knowledge.embeddings).
 LOCAL_MODEL = "all-MiniLM-L6-v2"
@@ -18,11 +20,7 @@ LOCAL_MODELS = (LOCAL_MODEL, MULTILINGUAL_MODEL)
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ChromaServerSpec(_Strict):
+class ChromaServerSpec(StrictModel):
     """A Chroma server (`chroma run`) shared by many processes or machines."""
 
     host: str = Field(min_length=1, description="e.g. 127.0.0.1 or chroma.internal")
@@ -32,7 +30,7 @@ class ChromaServerSpec(_Strict):
     database: str = "default_database"
 
 
-class EmbeddingSpec(_Strict):
+class EmbeddingSpec(StrictModel):
     """Which embedding model a knowledge base uses (fixed once the base is built)."""
 
     provider: Literal["local", "openai"] = Field(
@@ -77,7 +75,7 @@ def _attributes(raw: Any) -> Any:
     return raw
 
 
-class KnowledgeSpec(_Strict):
+class KnowledgeSpec(StrictModel):
     """A knowledge base and how a run retrieves from it."""
 
     path: Path = Field(

@@ -14,9 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -27,6 +25,7 @@ from pydantic import (
 from graphs.checks import TurnChecks
 from knowledge.concepts_spec import ConceptsSpec
 from knowledge.spec import KnowledgeSpec
+from synthloom.core.config import StrictModel
 from synthloom.core.errors import SpecError, yaml_error
 from synthloom.core.modelspec import (
     EMBEDDED_MODEL,
@@ -36,6 +35,7 @@ from synthloom.core.modelspec import (
     ModelsSpec,
 )
 from synthloom.curate.config import CurateSpec
+from synthloom.execution.config import ExecutionSpec, PostgresCheckpointer
 from synthloom.languages import (
     LANGUAGE,
     PromptsSpec,
@@ -43,7 +43,6 @@ from synthloom.languages import (
     fold_language,
     planned_languages,
 )
-from synthloom.execution.config import ExecutionSpec, PostgresCheckpointer
 
 __all__ = [
     "EMBEDDED_MODEL",
@@ -57,10 +56,6 @@ __all__ = [
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # Text every prompt of a sample carries: a topic or value pasted by mistake (a whole
 # file) would be sent with every call and written into every record.
 MAX_TOPIC_CHARS = 500
@@ -68,7 +63,7 @@ MAX_CONDITION_VALUE_CHARS = 500
 MAX_SYSTEM_PROMPT_CHARS = 8000
 
 
-class WeightedValue(_Strict):
+class WeightedValue(StrictModel):
     """One value of a condition attribute and its relative sampling weight."""
 
     value: str = Field(min_length=1, max_length=MAX_CONDITION_VALUE_CHARS)
@@ -87,7 +82,7 @@ def _normalize_values(raw: Any) -> Any:
 ConditionValues = Annotated[list[WeightedValue], BeforeValidator(_normalize_values)]
 
 
-class RoundsSpec(_Strict):
+class RoundsSpec(StrictModel):
     """How many user→assistant exchanges a dialogue has (sampled per dialogue)."""
 
     min: int = Field(default=2, ge=1, le=50)
@@ -106,7 +101,7 @@ DEFAULT_ASSISTANT_PROMPT = (
 )
 
 
-class DialogueSpec(_Strict):
+class DialogueSpec(StrictModel):
     """Settings of the dialogue role-play."""
 
     rounds: RoundsSpec = RoundsSpec()
@@ -143,7 +138,7 @@ DEFAULT_COT_SYSTEM_PROMPT = (
 )
 
 
-class CotSpec(_Strict):
+class CotSpec(StrictModel):
     """Settings of chain-of-thought samples: question → steps → answer → check."""
 
     min_steps: int = Field(default=2, ge=1, le=50)
@@ -172,7 +167,7 @@ class CotSpec(_Strict):
         return self
 
 
-class RefineSpec(_Strict):
+class RefineSpec(StrictModel):
     """Dataset-level refinement: further rounds aimed at the weakest cells."""
 
     rounds: int = Field(default=0, ge=0, le=20, description="Refinement rounds after the base run.")
@@ -188,7 +183,7 @@ class RefineSpec(_Strict):
     )
 
 
-class EvolveSpec(_Strict):
+class EvolveSpec(StrictModel):
     """Evol-style deepening: harder variants of accepted questions (cot)."""
 
     share: float = Field(default=0.0, ge=0.0, le=1.0, description="Variants per accepted sample.")
@@ -202,7 +197,7 @@ class EvolveSpec(_Strict):
     )
 
 
-class CoverageSpec(_Strict):
+class CoverageSpec(StrictModel):
     """Keeping the accepted set even over leaves and condition cells."""
 
     replacements: int = Field(
@@ -214,7 +209,7 @@ class CoverageSpec(_Strict):
     )
 
 
-class NoveltySpec(_Strict):
+class NoveltySpec(StrictModel):
     """The novelty gate: a sample too close to an accepted one is refused while generating."""
 
     enabled: bool = True
@@ -247,7 +242,7 @@ class NoveltySpec(_Strict):
     )
 
 
-class BudgetSpec(_Strict):
+class BudgetSpec(StrictModel):
     """What a run may spend. Reaching a limit stops it, resumably: raise the limit, re-run."""
 
     max_tokens: int | None = Field(
@@ -259,7 +254,7 @@ class BudgetSpec(_Strict):
     )
 
 
-class RunSpec(_Strict):
+class RunSpec(StrictModel):
     """Everything one run needs; its hash fingerprints the run folder."""
 
     task: Literal["dialogue", "cot"] = "dialogue"

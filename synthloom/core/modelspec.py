@@ -5,19 +5,16 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from synthloom.core.config import StrictModel
 from synthloom.core.errors import SpecError
 from synthloom.core.redact import remember_secret
 
 EMBEDDED_MODEL = "smollm2-135m"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EmbeddedServerSpec(_Strict):
+class EmbeddedServerSpec(StrictModel):
     """Settings of the llama.cpp server synthloom starts for `provider: embedded`."""
 
     threads: int = Field(default=0, ge=0, description="CPU threads; 0 means all cores.")
@@ -32,7 +29,7 @@ class EmbeddedServerSpec(_Strict):
     )
 
 
-class PriceSpec(_Strict):
+class PriceSpec(StrictModel):
     """What a role's endpoint charges, so `preview` can say what a run costs in money."""
 
     prompt: float = Field(ge=0.0, description="Per million prompt tokens (e.g. USD).")
@@ -43,7 +40,7 @@ class PriceSpec(_Strict):
         return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
 
 
-class ModelSpec(_Strict):
+class ModelSpec(StrictModel):
     """One model role's endpoint and sampling settings."""
 
     provider: Literal["embedded", "openai"] = Field(
@@ -118,7 +115,7 @@ class ModelSpec(_Strict):
 ROLES = ("user_simulator", "assistant", "judge")
 
 
-class ModelsSpec(_Strict):
+class ModelsSpec(StrictModel):
     """Per-role models; each role inherits `default` and overrides what it names."""
 
     default: ModelSpec = ModelSpec()

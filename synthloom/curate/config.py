@@ -5,19 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from synthloom.core.config import StrictModel
 from synthloom.core.modelspec import ModelSpec
 from synthloom.core.textstats import LOOP_MIN_WORDS, LOOP_NGRAM, LOOP_SHARE
 
 DedupText = Literal["dialogue", "user", "assistant", "first_user"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HeuristicsSpec(_Strict):
+class HeuristicsSpec(StrictModel):
     """Cheap per-sample checks: shape, length, loops, repeated turns and refusal phrases.
 
     Defaults measured on real conversations (ShareGPT holdout; README, "Quality gates"):
@@ -69,7 +66,7 @@ class HeuristicsSpec(_Strict):
         return self.max_user_turn_chars if role == "user" else self.max_assistant_turn_chars
 
 
-class LanguageSpec(_Strict):
+class LanguageSpec(StrictModel):
     """Language identification per turn (py3langid; its model ships inside the wheel)."""
 
     enabled: bool = True
@@ -80,7 +77,7 @@ class LanguageSpec(_Strict):
     )
 
 
-class LeakageSpec(_Strict):
+class LeakageSpec(StrictModel):
     """Verbatim copying of in-context demos or retrieved chunks (word n-gram overlap)."""
 
     enabled: bool = True
@@ -99,7 +96,7 @@ class LeakageSpec(_Strict):
     )
 
 
-class DedupSpec(_Strict):
+class DedupSpec(StrictModel):
     """Exact, near (MinHash-LSH) and semantic (embedding) duplicate removal."""
 
     text: DedupText = Field(default="dialogue", description="What is compared.")
@@ -115,14 +112,14 @@ class DedupSpec(_Strict):
     semantic_threshold: float = Field(default=0.95, gt=0.0, le=1.0, description="Cosine.")
 
 
-class JudgeSpec(_Strict):
+class JudgeSpec(StrictModel):
     """LLM-as-judge: a rubric scored by the `judge` model, with a threshold."""
 
     enabled: bool = True
     min_score: float = Field(default=3.0, ge=1.0, le=5.0, description="Lowest kept overall score.")
 
 
-class FaithfulnessSpec(_Strict):
+class FaithfulnessSpec(StrictModel):
     """Claims checked against the sample's retrieved sources by the judge model."""
 
     enabled: bool = True
@@ -135,7 +132,7 @@ class FaithfulnessSpec(_Strict):
     max_contradicted: int = Field(default=0, ge=0, description="Contradicted claims allowed.")
 
 
-class LabelsSpec(_Strict):
+class LabelsSpec(StrictModel):
     """Relabel and tag each sample; with two or more judges, measure their agreement."""
 
     enabled: bool = False
@@ -147,7 +144,7 @@ class LabelsSpec(_Strict):
     on_topic_mismatch: Literal["flag", "reject"] = "flag"
 
 
-class CurateSpec(_Strict):
+class CurateSpec(StrictModel):
     """Curation after generation; every block can be turned off."""
 
     enabled: bool = True

@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from synthloom.core.config import StrictModel
 from synthloom.core.errors import SpecError, yaml_error
 from synthloom.core.records import Usage
 
 
-class ModelPrice(BaseModel):
+class ModelPrice(StrictModel):
     """The price of one model, per million tokens."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     input_per_1m: float = Field(ge=0.0, description="Price of 1M prompt tokens.")
     output_per_1m: float = Field(ge=0.0, description="Price of 1M completion tokens.")
@@ -28,10 +27,8 @@ class ModelPrice(BaseModel):
         ) / 1e6
 
 
-class Pricing(BaseModel):
+class Pricing(StrictModel):
     """`pricing:` in a spec, or a pricing file: model name → price, and the currency."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     currency: str = "USD"
     models: dict[str, ModelPrice] = Field(default_factory=dict)
