@@ -40,7 +40,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 
 from graphs.expansion import ExpansionContext, expand_tree  # noqa: E402
 from knowledge.concepts import ConceptTree  # noqa: E402
-from knowledge.concepts_spec import ConceptsSpec, ExpandSpec  # noqa: E402
+from knowledge.concepts.spec import ConceptsSpec, ExpandSpec  # noqa: E402
 from synthloom.coverage import (  # noqa: E402
     Allocator,
     ConditionGrid,

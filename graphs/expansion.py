@@ -38,8 +38,8 @@ from agents.expander import Expander, build_expander
 from agents.llm import classify_error, describe_error
 from agents.structured import ModelOutputError
 from knowledge.concepts import PATH_SEPARATOR, ConceptTree, child_id
-from knowledge.concepts_screen import Family, NameIndex, Proposed, Screener
-from knowledge.concepts_spec import ExpandSpec
+from knowledge.concepts.screen import Family, NameIndex, Proposed, Screener
+from knowledge.concepts.spec import ExpandSpec
 from synthloom.core.errors import ConceptTreeError
 from synthloom.core.records import Usage, UsageDict, add_usage
 

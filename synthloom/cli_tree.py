@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.console import Console
 
-from knowledge.concepts_spec import ConceptsSpec, ExpandSpec
+from knowledge.concepts.spec import ConceptsSpec, ExpandSpec
 from knowledge.spec import KnowledgeSpec
 from synthloom.core import names
 from synthloom.core.errors import SpecError, SynthloomError, yaml_error
@@ -96,7 +96,7 @@ def load_tree_job(path: Path) -> TreeJob:
 
 def read_tree(path: Path) -> ConceptTree:
     """A saved tree, or any importable file."""
-    from knowledge.concepts_import import import_tree
+    from knowledge.concepts.importers import import_tree
 
     return import_tree(path)
 
@@ -177,7 +177,7 @@ def import_(
     """Import a hierarchy (outline, node-link, OBO ontology, or ICD-10) as a concept tree."""
     import warnings
 
-    from knowledge.concepts_import import (
+    from knowledge.concepts.importers import (
         IMPORT_FORMATS,
         MULTI_PARENT,
         ConceptImportWarning,

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from graphs.checks import TurnChecks
-from knowledge.concepts_spec import ConceptsSpec
+from knowledge.concepts.spec import ConceptsSpec
 from knowledge.spec import KnowledgeSpec
 from synthloom.core.config import StrictModel
 from synthloom.core.errors import SpecError, yaml_error

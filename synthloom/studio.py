@@ -168,7 +168,7 @@ async def studio_graph(kind: Kind, config: RunnableConfig) -> AsyncIterator[Any]
         log_dir = Path(tempfile.gettempdir())
         models = stack.enter_context(open_models(spec, roles, log_dir=log_dir))
         if kind == "expansion":
-            from knowledge.concepts_spec import ExpandSpec
+            from knowledge.concepts.spec import ExpandSpec
 
             assert spec.concepts is not None  # checked above
             ctx = ExpansionContext(

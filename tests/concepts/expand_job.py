@@ -14,7 +14,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from graphs.expansion import ExpansionContext, expand_tree
 from knowledge.concepts import ConceptTree
-from knowledge.concepts_spec import ExpandSpec
+from knowledge.concepts.spec import ExpandSpec
 from tests.concepts.scripted import ScriptedChatModel, taxonomy_answer
 
 SETTINGS = ExpandSpec(max_depth=3, children_per_node=8, max_nodes=5000, batch_size=4)

@@ -21,7 +21,7 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from knowledge.concepts_screen import GENERIC_WORDS
+from knowledge.concepts.screen import GENERIC_WORDS
 
 Responder = Callable[[list[BaseMessage], dict[str, Any]], "str | AIMessage"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from knowledge.concepts_spec import ConceptsSpec, ExpandSpec
+from knowledge.concepts.spec import ConceptsSpec, ExpandSpec
 from synthloom.core.errors import ConceptTreeError
 
 SYMPTOMS = Path(__file__).resolve().parents[2] / "examples" / "ontology" / "symptoms.obo"

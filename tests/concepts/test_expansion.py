@@ -15,8 +15,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from graphs.expansion import ExpansionContext, expand_tree
 from knowledge.concepts import ConceptTree, child_id
-from knowledge.concepts_screen import normalize_name
-from knowledge.concepts_spec import ExpandSpec
+from knowledge.concepts.screen import normalize_name
+from knowledge.concepts.spec import ExpandSpec
 from synthloom.core.errors import ConceptTreeError
 from tests.concepts.scripted import (
     HashingEmbeddings,

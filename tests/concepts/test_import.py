@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.concepts import ConceptTree
-from knowledge.concepts_import import icd10_tree, import_tree
+from knowledge.concepts.importers import icd10_tree, import_tree
 from synthloom.core.errors import ConceptTreeError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

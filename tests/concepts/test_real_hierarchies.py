@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from knowledge.concepts import ConceptTree
-from knowledge.concepts_import import ConceptImportWarning, import_tree
+from knowledge.concepts.importers import ConceptImportWarning, import_tree
 from synthloom.cli import app
 from synthloom.core.errors import ConceptTreeError, SynthloomError
 from synthloom.coverage import plan_leaves

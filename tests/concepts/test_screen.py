@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from knowledge.concepts_screen import (
+from knowledge.concepts.screen import (
     Family,
     Proposed,
     Screener,
@@ -148,7 +148,7 @@ async def test_local_model_rejects_rewordings_and_off_topic_children() -> None:
 
 
 def test_name_index_finds_duplicates_in_other_branches_without_scanning_them() -> None:
-    from knowledge.concepts_screen import NameIndex
+    from knowledge.concepts.screen import NameIndex
 
     index = NameIndex(0.75)
     for name in ["Insulin pump therapy", "Foot ulcer care", "Diagnosis", "Blood glucose meters"]:
@@ -171,7 +171,7 @@ def test_name_index_finds_duplicates_in_other_branches_without_scanning_them() -
 def test_name_index_prefix_filter_misses_no_pair_above_the_threshold() -> None:
     import random
 
-    from knowledge.concepts_screen import NameIndex, token_similarity
+    from knowledge.concepts.screen import NameIndex, token_similarity
 
     rng = random.Random(7)
     words = [f"w{i}" for i in range(12)]

@@ -22,16 +22,20 @@ from typing import Any, Literal, cast, get_args
 
 import networkx as nx
 
-from knowledge.concepts_screen import normalize_name
+from knowledge.concepts.files import (
+    FORMAT,
+    FORMAT_VERSION,
+    PATH_SEPARATOR,
+    graphml_attrs,
+    read_json,
+)
+from knowledge.concepts.screen import normalize_name
 from synthloom.core.errors import ConceptTreeError
 from synthloom.core.store import write_atomically
 
 Origin = Literal["seed", "imported", "generated"]
 ORIGINS: tuple[str, ...] = get_args(Origin)
-FORMAT = "synthloom-concept-tree"
-FORMAT_VERSION = 1
 ROOT_ID = "root"
-PATH_SEPARATOR = " > "
 # Attributes every node has; everything else on a node is optional metadata.
 _CORE = ("name", "description", "depth", "origin", "path")
 
@@ -350,25 +354,15 @@ class ConceptTree:
         """GraphML for Gephi, yEd or Cytoscape (lists joined, coverage flattened)."""
         flat: nx.DiGraph[str] = nx.DiGraph()
         for node in self.nodes():
-            flat.add_node(node, **_graphml_attrs(self.graph.nodes[node]))
+            flat.add_node(node, **graphml_attrs(self.graph.nodes[node]))
         flat.add_edges_from(self.graph.edges)
         return write_atomically(Path(path), lambda handle: nx.write_graphml(flat, handle), "wb")
 
     def to_mermaid(self, max_depth: int | None = None) -> str:
         """A Mermaid `flowchart` of the tree (down to `max_depth` if given)."""
-        lines = ["flowchart TD"]
-        alias: dict[str, str] = {}
-        for node in self.nodes():
-            if max_depth is not None and self.depth(node) > max_depth:
-                continue
-            alias[node] = f"n{len(alias)}"
-            label = _mermaid_label(self.name(node), self.graph.nodes[node].get("code"))
-            parent = self.parent(node)
-            if parent is None:
-                lines.append(f'    {alias[node]}["{label}"]')
-            else:
-                lines.append(f'    {alias[parent]} --> {alias[node]}["{label}"]')
-        return "\n".join(lines) + "\n"
+        from knowledge.concepts.render import mermaid  # drawing lives with the other renderers
+
+        return mermaid(self, max_depth)
 
     # -- summaries ----------------------------------------------------------------------
 
@@ -433,22 +427,6 @@ def check_tree_shape(graph: nx.DiGraph[Any], source: str) -> None:
             )
 
 
-def read_json(path: Path) -> Any:
-    """Parse a JSON file, with errors that name the file, line and column."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConceptTreeError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConceptTreeError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConceptTreeError(
-            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
-        ) from None
-
-
 def _copy_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     # Attribute values are JSON-like and at most one level deep (path, coverage).
     return {
@@ -468,84 +446,3 @@ def _bfs(graph: nx.DiGraph[Any], root: Any) -> Iterator[Any]:
 def _label(graph: nx.DiGraph[Any], node: Any) -> str:
     attrs = graph.nodes[node]
     return str(attrs.get("name") or attrs.get("label") or node)
-
-
-def _graphml_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in attrs.items():
-        if value is None:
-            continue
-        if key == "path":
-            flat[key] = PATH_SEPARATOR.join(value)
-        elif isinstance(value, Mapping):
-            flat.update({f"{key}_{k}": v for k, v in value.items() if v is not None})
-        elif isinstance(value, list | tuple):
-            flat[key] = "; ".join(str(v) for v in value)
-        else:
-            flat[key] = value
-    return flat
-
-
-def _mermaid_label(name: str, code: Any) -> str:
-    text = f"{code} {name}" if code else name
-    return text.replace('"', "#quot;").replace("\n", " ")
-
-
-def render_tree(
-    tree: ConceptTree,
-    *,
-    start: str | None = None,
-    max_depth: int | None = None,
-    max_children: int | None = None,
-    coverage: bool = False,
-) -> list[str]:
-    """The tree as indented text lines (codes before names; `[accepted/planned]` coverage).
-
-    Below `max_depth` levels a node shows `(+N)`, its hidden children; past
-    `max_children` a level ends with `… N more`.
-    """
-    top = start or tree.root
-    limit = tree.depth(top) + max_depth if max_depth is not None else None
-    lines = [_line_label(tree, top, coverage)]
-    # Iterative depth-first walk: deep ontologies would overflow recursion.
-    pending = _rows(tree, top, "", max_children)[::-1]
-    while pending:
-        node, prefix, last, hidden = pending.pop()
-        branch = prefix + ("└── " if last else "├── ")
-        if node is None:
-            lines.append(f"{branch}… {hidden} more")
-            continue
-        label = _line_label(tree, node, coverage)
-        kids = tree.children(node)
-        if limit is not None and kids and tree.depth(node) >= limit:
-            lines.append(f"{branch}{label} (+{len(kids)})")
-            continue
-        lines.append(branch + label)
-        below = prefix + ("    " if last else "│   ")
-        pending.extend(_rows(tree, node, below, max_children)[::-1])
-    return lines
-
-
-def _rows(
-    tree: ConceptTree, node: str, prefix: str, max_children: int | None
-) -> list[tuple[str | None, str, bool, int]]:
-    kids = tree.children(node)
-    shown = kids if max_children is None else kids[:max_children]
-    hidden = len(kids) - len(shown)
-    rows: list[tuple[str | None, str, bool, int]] = [
-        (k, prefix, i == len(shown) - 1 and not hidden, 0) for i, k in enumerate(shown)
-    ]
-    if hidden:
-        rows.append((None, prefix, True, hidden))
-    return rows
-
-
-def _line_label(tree: ConceptTree, node: str, coverage: bool) -> str:
-    attrs = tree.graph.nodes[node]
-    text = f"{attrs['code']} {attrs['name']}" if attrs.get("code") else str(attrs["name"])
-    if attrs.get("status") == "failed":
-        text += "  ✗ expansion failed"
-    counts = attrs.get("coverage") if coverage else None
-    if counts:
-        text += f"  [{counts.get('accepted', 0)}/{counts.get('planned', 0)}]"
-    return text

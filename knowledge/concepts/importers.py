@@ -24,13 +24,14 @@ from typing import Any, Literal, cast
 import networkx as nx
 import yaml
 
-from knowledge.concepts import ROOT_ID, ConceptTree, check_tree_shape, read_json
-from knowledge.concepts_outline import (
+from knowledge.concepts.files import read_json
+from knowledge.concepts.outline import (
     MULTI_PARENT,
     ConceptImportWarning,
     MultiParent,
     outline_tree,
 )
+from knowledge.concepts.tree import ROOT_ID, ConceptTree, check_tree_shape
 from synthloom.core.errors import ConceptTreeError, yaml_error
 
 ImportFormat = Literal["auto", "outline", "node-link", "obo"]

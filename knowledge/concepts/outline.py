@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from knowledge.concepts import ROOT_ID, ConceptTree, child_id
-from knowledge.concepts_screen import normalize_name
+from knowledge.concepts.screen import normalize_name
+from knowledge.concepts.tree import ROOT_ID, ConceptTree, child_id
 from synthloom.core.errors import ConceptTreeError
 
 MultiParent = Literal["first", "all"]

@@ -19,7 +19,7 @@ from synthloom.core.config import StrictModel
 
 if TYPE_CHECKING:  # the spec is read by every command; the tree code loads on first use
     from knowledge.concepts import ConceptTree
-    from knowledge.concepts_screen import ScreenRules
+    from knowledge.concepts.screen import ScreenRules
 
 
 class ExpandSpec(StrictModel):
@@ -74,7 +74,7 @@ class ExpandSpec(StrictModel):
 
     def rules(self) -> ScreenRules:
         """The screen's thresholds."""
-        from knowledge.concepts_screen import ScreenRules
+        from knowledge.concepts.screen import ScreenRules
 
         return ScreenRules(
             similarity_threshold=self.similarity_threshold,
@@ -138,7 +138,7 @@ class ConceptsSpec(StrictModel):
     def base_tree(self) -> ConceptTree:
         """The tree this block names: its file imported (and cut), or the root and seeds."""
         from knowledge.concepts import ConceptTree
-        from knowledge.concepts_import import import_tree
+        from knowledge.concepts.importers import import_tree
         from synthloom.core.errors import ConceptTreeError
 
         if self.tree is None:
