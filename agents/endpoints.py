@@ -16,11 +16,11 @@ import httpx
 from langchain_core.language_models import BaseChatModel
 
 from agents.embedded import EmbeddedServers
-from agents.llm import make_role_model
+from agents.flow import ConcurrencySpec, FlowSettings, Traffic
+from agents.llm import OPENAI_BASE_URL, make_role_model
 from synthloom.core.errors import EndpointError
 from synthloom.core.modelspec import ModelSpec, ModelsSpec
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 PREFLIGHT_TIMEOUT_S = 10.0
 
 
@@ -51,20 +51,22 @@ def check_endpoint(role: str, base_url: str, api_key: str) -> None:
 class ModelFactory:
     """Builds role models, starting embedded servers and checking each endpoint once."""
 
-    def __init__(self, servers: EmbeddedServers) -> None:
+    def __init__(self, servers: EmbeddedServers, traffic: Traffic | None = None) -> None:
         self.servers = servers
         self.checked: set[str] = set()
+        self.traffic = traffic or Traffic()
+        """One flow per endpoint URL, shared by every role this factory builds, and a meter."""
 
     def build(self, role: str, spec: ModelSpec) -> BaseChatModel:
         """The role's chat model (a pool over its replicas, if it has any)."""
         if spec.provider == "embedded":
-            return make_role_model(spec, self.servers.base_url_for(spec))
+            return make_role_model(spec, self.servers.base_url_for(spec), self.traffic)
         urls = spec.endpoints(OPENAI_BASE_URL)
         for url in urls:
             if url not in self.checked:
                 check_endpoint(role, url, spec.api_key())
                 self.checked.add(url)
-        return make_role_model(spec, urls[0])
+        return make_role_model(spec, urls[0], self.traffic)
 
 
 class HasModels(Protocol):
@@ -76,6 +78,14 @@ class HasModels(Protocol):
         ...
 
 
+def flow_settings_of(spec: object) -> FlowSettings:
+    """A run spec's `concurrency` as flow settings (the default `auto` for specs without one)."""
+    concurrency = getattr(spec, "concurrency", None)
+    if isinstance(concurrency, ConcurrencySpec):
+        return concurrency.settings()
+    return ConcurrencySpec().settings()
+
+
 @contextmanager
 def open_models(
     spec: HasModels, roles: tuple[str, ...], log_dir: Path | None = None
@@ -83,7 +93,7 @@ def open_models(
     """Chat models for `roles`, valid inside the block (embedded servers stop after it)."""
     servers = EmbeddedServers(log_dir)
     try:
-        factory = ModelFactory(servers)
+        factory = ModelFactory(servers, Traffic(flow_settings_of(spec)))
         yield {role: factory.build(role, getattr(spec.models, role)) for role in roles}
     finally:
         servers.close()

@@ -8,33 +8,60 @@ run can decide: fail this sample, pause the sample for a later resume, or stop.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 import httpx
+import httpx2
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from agents.flow import EndpointFlow, FlowSettings, FlowTransport, Traffic
 from synthloom.core.modelspec import ModelSpec
 from synthloom.core.records import Usage
 
 ErrorKind = Literal["sample", "transient", "fatal"]
 
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# Requests in flight for a model built on its own, outside a run (tests, one-off calls).
+STANDALONE_LEVEL = 1024
 
-def make_chat_model(spec: ModelSpec, base_url: str | None = None) -> ChatOpenAI:
-    """Build the chat model for one role; `base_url` overrides the spec (embedded server)."""
-    limiter = (
-        InMemoryRateLimiter(
-            requests_per_second=spec.requests_per_second,
-            check_every_n_seconds=min(0.1, 1.0 / spec.requests_per_second),
-            max_bucket_size=max(1.0, spec.requests_per_second),
+
+class FlowClient(openai.DefaultAsyncHttpxClient):
+    """The openai HTTP client with every request under its endpoint's flow."""
+
+    def __init__(self, flow: EndpointFlow, traffic: Traffic, model: str, timeout: float) -> None:
+        inner = httpx2.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
+        super().__init__(
+            timeout=timeout, transport=FlowTransport(inner, flow, traffic.meter, model)
         )
-        if spec.requests_per_second
-        else None
+        self.flow = flow
+        self.traffic = traffic
+
+
+def flow_settings(spec: ModelSpec, base: FlowSettings) -> FlowSettings:
+    """The run's concurrency settings with this role's rate limits."""
+    return dataclasses.replace(
+        base,
+        requests_per_second=spec.requests_per_second,
+        tokens_per_minute=spec.tokens_per_minute,
     )
+
+
+def make_chat_model(
+    spec: ModelSpec, base_url: str | None = None, traffic: Traffic | None = None
+) -> ChatOpenAI:
+    """Build the chat model for one role; `base_url` overrides the spec (embedded server).
+
+    Its requests go under `traffic`'s flow for the endpoint (a fixed, roomy one of its
+    own if none is given: a lone model, as in tests).
+    """
+    traffic = traffic or Traffic(FlowSettings(fixed=STANDALONE_LEVEL))
+    url = base_url or spec.base_url or OPENAI_BASE_URL
+    flow = traffic.flow(url, flow_settings(spec, traffic.settings))
     extra: dict[str, Any] = {}
     for name in ("top_p", "frequency_penalty", "presence_penalty"):
         if getattr(spec, name) is not None:
@@ -49,11 +76,10 @@ def make_chat_model(spec: ModelSpec, base_url: str | None = None) -> ChatOpenAI:
         max_completion_tokens=spec.max_tokens,
         timeout=spec.timeout,
         max_retries=spec.max_retries,
-        rate_limiter=limiter,
         # An HTTP client of this model's own: langchain-openai otherwise shares one per
         # (base_url, timeout) across the process, bound to the first event loop that used
         # it, so a second `asyncio.run` (curation after generation) finds it closed.
-        http_async_client=openai.DefaultAsyncHttpxClient(timeout=spec.timeout),
+        http_async_client=FlowClient(flow, traffic, spec.model, spec.timeout),
         # Chat Completions is what every OpenAI-compatible server speaks.
         use_responses_api=False,
         stream_usage=False,
@@ -61,17 +87,29 @@ def make_chat_model(spec: ModelSpec, base_url: str | None = None) -> ChatOpenAI:
     )
 
 
-def make_role_model(spec: ModelSpec, base_url: str) -> BaseChatModel:
+def traffic_of(model: BaseChatModel) -> Traffic | None:
+    """The traffic (flows and meter) a role model's requests go through, if it has one."""
+    models = getattr(model, "models", None)
+    if isinstance(models, list) and models:
+        return traffic_of(models[0])
+    client = getattr(model, "http_async_client", None)
+    return client.traffic if isinstance(client, FlowClient) else None
+
+
+def make_role_model(
+    spec: ModelSpec, base_url: str, traffic: Traffic | None = None
+) -> BaseChatModel:
     """The role's model: one server, or an `EndpointPool` over `base_url` and the replicas."""
     if not spec.replicas:
-        return make_chat_model(spec, base_url=base_url)
+        return make_chat_model(spec, base_url=base_url, traffic=traffic)
     from agents.pool import EndpointPool
 
-    models = [make_chat_model(spec, base_url=url) for url in spec.endpoints(base_url)]
-    # The pool calls each server's client directly: the rate limit applies to the role.
-    return EndpointPool(
-        models=list(models), model_name=spec.model, rate_limiter=models[0].rate_limiter
-    )
+    traffic = traffic or Traffic(FlowSettings(fixed=STANDALONE_LEVEL))
+    models = [
+        make_chat_model(spec, base_url=url, traffic=traffic) for url in spec.endpoints(base_url)
+    ]
+    # Each server has its own flow (level, cool-down, rate limits).
+    return EndpointPool(models=list(models), model_name=spec.model)
 
 
 def usage_of(message: BaseMessage) -> Usage:

@@ -115,7 +115,7 @@ def run(
     given: dict[str, Any] = {"samples": samples, "output": output, "concurrency": concurrency}
     overrides = {k: v for k, v in given.items() if v is not None}
     if budget_tokens is not None:
-        overrides["budget"] = {"max_tokens": budget_tokens}
+        overrides["budget"] = spec.budget.model_dump() | {"max_tokens": budget_tokens}
     if ray is not None or workers is not None:
         asked = {"ray": ray, "workers": workers}
         overrides["execution"] = spec.execution.model_dump() | {

@@ -19,7 +19,13 @@ from pathlib import Path
 from synthloom.core import names
 from synthloom.core.records import Plan
 from synthloom.planning import Planner
+from synthloom.pricing import ModelPrice
 from synthloom.spec import RunSpec
+
+# Prompt tokens of a call before the conversation: system prompt, task, demos, snippets.
+PROMPT_BASE = 600
+# The low end of a money range assumes answers of this share of `max_tokens`.
+SHORT_ANSWER = 1 / 8
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,13 @@ class Estimate:
     measured_tokens: int = 0
     sampled: int = 0
     """When not 0: the bounds are scaled from this many evenly spaced plans."""
+    cost_low: float | None = None
+    cost_high: float | None = None
+    """Money for all samples (None: a model has no price), fewest calls with short answers
+    up to most calls at `max_tokens` with the whole conversation in every prompt."""
+    currency: str = "USD"
+    measured_cost: float | None = None
+    """Money spent by the run folder so far (its run.json), if recorded."""
 
     @property
     def projected_tokens(self) -> int | None:
@@ -62,6 +75,78 @@ def _per_sample(spec: RunSpec, plan: Plan) -> tuple[int, int, int]:
     return fewest, most, ceiling
 
 
+def _calls(spec: RunSpec, rounds: int) -> list[tuple[str, int]]:
+    """(role, max_tokens) of each call of one sample of `rounds` rounds at its most, in order."""
+    models = spec.models
+    if spec.task == "dialogue":
+        user, assistant = models.user_simulator.max_tokens, models.assistant.max_tokens
+        return [("user_simulator", user), ("assistant", assistant)] * rounds
+    cot = spec.cot
+    calls = [("user_simulator", models.user_simulator.max_tokens)]
+    calls += [("assistant", models.assistant.max_tokens)] * (cot.max_steps + 1)
+    return calls + ([("judge", models.judge.max_tokens)] if cot.verify else [])
+
+
+def sample_cost_range(spec: RunSpec, plan: Plan | None) -> tuple[float, float] | None:
+    """(low, high) money for one sample, None if a role's model has no price.
+
+    High: every call at `max_tokens` and every prompt carrying the whole conversation
+    so far on top of `PROMPT_BASE`. Low: the fewest calls, answers of `SHORT_ANSWER`
+    of `max_tokens`, the conversation grown by those.
+    """
+    prices: dict[str, ModelPrice] = {}
+    for role in ("user_simulator", "assistant", "judge"):
+        price = spec.pricing.price(getattr(spec.models, role).model)
+        if price is not None:
+            prices[role] = price
+    rounds = plan.rounds if plan is not None else spec.dialogue.rounds.max
+    calls = _calls(spec, rounds)
+    if any(role not in prices for role, _ in calls):
+        return None
+    fewest = (
+        2 if spec.task == "dialogue" else len(calls) - (spec.cot.max_steps - spec.cot.min_steps)
+    )
+    return (
+        _walk(calls[:fewest], prices, SHORT_ANSWER),
+        _walk(calls, prices, 1.0),
+    )
+
+
+def _walk(calls: list[tuple[str, int]], prices: dict[str, ModelPrice], share: float) -> float:
+    total, history = 0.0, 0
+    for role, ceiling in calls:
+        answer = int(ceiling * share)
+        total += prices[role].of(PROMPT_BASE + history, answer)
+        history += answer
+    return total
+
+
+def sample_calls_max(spec: RunSpec, plan: Plan | None) -> int:
+    """Model calls of one sample at most, before regenerations (the longest plan if None)."""
+    rounds = plan.rounds if plan is not None else spec.dialogue.rounds.max
+    return len(_calls(spec, rounds))
+
+
+def sample_tokens_high(spec: RunSpec, plan: Plan | None) -> int:
+    """Tokens of one sample at its most (the same walk as the money's high end)."""
+    total, history = 0, 0
+    rounds = plan.rounds if plan is not None else spec.dialogue.rounds.max
+    for _, ceiling in _calls(spec, rounds):
+        total += PROMPT_BASE + history + ceiling
+        history += ceiling
+    return total
+
+
+def measured_cost(output: Path) -> float | None:
+    """Money a run folder's run.json says was spent, if it says."""
+    try:
+        manifest = json.loads((output / "run.json").read_text(encoding="utf-8"))
+        value = manifest["cost"]["spent"]
+        return None if value is None else float(value)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def measured(output: Path) -> tuple[int, int]:
     """(finished samples, tokens spent) recorded in a run folder's run.json, or zeros."""
     try:
@@ -76,14 +161,34 @@ def measured(output: Path) -> tuple[int, int]:
 def estimate(spec: RunSpec, plans: Iterable[Plan]) -> Estimate:
     """The spec's cost bounds over `plans`, with the run folder's measured rate if any."""
     samples = calls_min = calls_max = completion = 0
+    cost_low: float | None = 0.0
+    cost_high: float | None = 0.0
     for plan in plans:
         low, high, ceiling = _per_sample(spec, plan)
         samples += 1
         calls_min += low
         calls_max += high
         completion += ceiling
-    done, tokens = measured(Path(spec.output))
-    return Estimate(samples, calls_min, calls_max, completion, done, tokens)
+        money = sample_cost_range(spec, plan) if cost_low is not None else None
+        if money is None:
+            cost_low = cost_high = None
+        elif cost_low is not None and cost_high is not None:
+            cost_low += money[0]
+            cost_high += money[1]
+    output = Path(spec.output)
+    done, tokens = measured(output)
+    return Estimate(
+        samples,
+        calls_min,
+        calls_max,
+        completion,
+        done,
+        tokens,
+        cost_low=cost_low,
+        cost_high=cost_high,
+        currency=spec.pricing.currency,
+        measured_cost=measured_cost(output),
+    )
 
 
 # Up to this many plans the estimate walks them all; beyond, it scales from this many.
@@ -111,6 +216,8 @@ def estimate_run(spec: RunSpec, planner: Planner) -> Estimate:
         calls_max=round(part.calls_max * scale),
         completion_max=round(part.completion_max * scale),
         sampled=part.samples,
+        cost_low=None if part.cost_low is None else part.cost_low * scale,
+        cost_high=None if part.cost_high is None else part.cost_high * scale,
     )
 
 
@@ -123,6 +230,15 @@ def describe(est: Estimate) -> list[str]:
     ]
     if est.sampled:
         lines[0] += f" (scaled from {est.sampled:,} evenly spaced plans)"
+    if est.cost_low is not None and est.cost_high is not None:
+        lines.append(
+            f"money: {_money(est.cost_low, est.currency)}–{_money(est.cost_high, est.currency)} "
+            f"for {est.samples:,} samples (fewest calls with answers at 1/8 of max_tokens, up "
+            f"to most calls at max_tokens with the whole conversation in every prompt; "
+            f"prompts of {PROMPT_BASE:,} tokens before the conversation; prices from `pricing`)"
+        )
+    else:
+        lines.append("money: not estimated (a model has no price under `pricing.models`)")
     projected = est.projected_tokens
     if projected is not None:
         per = est.measured_tokens / est.measured_samples
@@ -130,4 +246,17 @@ def describe(est: Estimate) -> list[str]:
             f"measured: {est.measured_samples:,} samples finished in the output folder used "
             f"{per:,.0f} tokens each → about {projected:,} tokens for all {est.samples:,}"
         )
+        if est.measured_cost is not None:
+            each = est.measured_cost / est.measured_samples
+            lines.append(
+                f"measured: {_money(est.measured_cost, est.currency)} spent, "
+                f"{_money(each, est.currency)} per finished sample → about "
+                f"{_money(each * est.samples, est.currency)} for all {est.samples:,}"
+            )
     return lines
+
+
+def _money(value: float, currency: str) -> str:
+    """An amount with enough digits to be read at any size."""
+    digits = 2 if value >= 10 else 4 if value >= 0.01 else 6
+    return f"{value:,.{digits}f} {currency}"

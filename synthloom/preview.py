@@ -79,14 +79,15 @@ class PreviewResult:
         return self.usage.total_tokens * self.cost.samples
 
     def money(self, spec: RunSpec) -> float | None:
-        """What this sample's calls cost at the roles' `price`; None if none is priced."""
-        total, priced = 0.0, False
+        """What this sample's calls cost at `pricing`; None if a model called has no price."""
+        total = 0.0
         for call in self.calls:
-            price = getattr(spec.models, NODE_ROLES.get(call.node, "assistant")).price
-            if price is not None:
-                priced = True
-                total += price.of(call.prompt_tokens, call.completion_tokens)
-        return total if priced else None
+            model = getattr(spec.models, NODE_ROLES.get(call.node, "assistant")).model
+            price = spec.pricing.price(model)
+            if price is None:
+                return None
+            total += price.of(call.prompt_tokens, call.completion_tokens)
+        return total
 
 
 class CallTrace(AsyncCallbackHandler):
@@ -302,10 +303,12 @@ def summary_lines(result: PreviewResult, spec: RunSpec) -> Sequence[str]:
     ]
     money = result.money(spec)
     if money is None:
-        lines.append("money: no role has a price (models.<role>.price: {prompt, completion})")
+        lines.append(
+            "money: a model has no price (pricing.models.<model>: {input_per_1m, output_per_1m})"
+        )
     else:
         lines.append(
             f"money: {money:.4f} for this sample → about {money * samples:.2f} for "
-            f"{samples:,} samples (models.*.price, per million tokens)"
+            f"{samples:,} samples (pricing.models, per million tokens)"
         )
     return lines

@@ -37,6 +37,8 @@ class ProgressScope:
                 "[red]! {task.fields[failed]}[/]"
             ),
             TextColumn("{task.fields[tokens]:,} tok"),
+            # What the run adds: requests in flight chosen per endpoint, spend per sample.
+            TextColumn("{task.fields[status]}"),
             RateColumn(),
             TimeElapsedColumn(),
             TextColumn("ETA"),
@@ -58,6 +60,7 @@ class ProgressScope:
             rejected=c.rejected,
             failed=c.failed,
             tokens=c.usage.total_tokens,
+            status="",
         )
         return self.progress, task_id
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence, Sized
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +23,20 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.pregel import Pregel
 from rich.console import Console
 
-from agents.llm import classify_error, describe_error, model_name
+from agents.flow import Tally, Traffic, sample_tally
+from agents.llm import classify_error, describe_error, model_name, traffic_of
 from knowledge.concepts import ConceptTree
 from synthloom import signals
+from synthloom.budget import Admission
 from synthloom.core.records import Plan, RejectRecord, Turn, Usage, legacy_code
 from synthloom.core.redact import RedactingSerializer, redact
 from synthloom.coverage import write_run_coverage
+from synthloom.estimate import (
+    measured_cost,
+    sample_calls_max,
+    sample_cost_range,
+    sample_tokens_high,
+)
 from synthloom.execution.checkpoints import open_postgres_saver
 from synthloom.execution.config import PostgresCheckpointer
 from synthloom.inflight import InFlight
@@ -155,6 +163,13 @@ class DatasetRun:
         self.manifest_every_s = manifest_every_s
         self.status_every_s = status_every_s
         self._in_flight = InFlight()
+        found = (traffic_of(m) for m in models.values())
+        self.traffic: Traffic = next((t for t in found if t is not None), None) or Traffic(
+            spec.concurrency.settings()
+        )
+        """The role models' flows (one per endpoint) and their meter of calls and tokens."""
+        self._cost_before = measured_cost(spec.output) or 0.0
+        self._admission: Admission | None = None
         self._live: _Live | None = None
         self._driving = False
         self._main: asyncio.Task[Any] | None = None
@@ -310,9 +325,36 @@ class DatasetRun:
                 "last_error": live.last_error,
                 **({"coverage": live.coverage} if live.coverage else {}),
                 **({"novelty": self.gate.summary()} if self.gate is not None else {}),
+                "concurrency": self._concurrency_summary(),
+                "cost": self._cost_summary(live),
                 **self._manifest_extra(),
             },
         )
+
+    def _concurrency_summary(self) -> dict[str, Any]:
+        """The spec's setting and, per endpoint, the level chosen, its peak and 429/503s."""
+        return {"setting": str(self.spec.concurrency), "endpoints": self.traffic.summary()}
+
+    def _spent(self) -> float | None:
+        """Money spent into this folder (None: a model called has no price)."""
+        now = self.spec.pricing.cost(self.traffic.meter.total)
+        return None if now is None else self._cost_before + now
+
+    def _cost_summary(self, live: _Live) -> dict[str, Any]:
+        """Money per model and in all; per accepted sample (folder totals)."""
+        pricing, total = self.spec.pricing, self.traffic.meter.total
+        spent = self._spent()
+        accepted = live.counts.accepted
+        return {
+            "currency": pricing.currency,
+            "spent": None if spent is None else round(spent, 6),
+            "this_run": None if spent is None else round(spent - self._cost_before, 6),
+            "per_accepted": round(spent / accepted, 6) if spent is not None and accepted else None,
+            "max_cost": self.spec.budget.max_cost,
+            "cached_prompt_tokens": sum(row[2] for row in total.models.values()),
+            "models": pricing.breakdown(total),
+            "unpriced": pricing.unpriced(total.models),
+        }
 
     def _manifest_extra(self) -> dict[str, Any]:
         """More for `run.json` (a Ray run says where it ran and what it re-ran)."""
@@ -336,21 +378,69 @@ class DatasetRun:
         live: _Live,
     ) -> None:
         pending: Iterator[Plan] = iter(todo)
+        admission = self._admission = self._admit(live)
+        tasks: set[asyncio.Task[None]] = set()
+        crashed: list[Exception] = []
         with self._progress(live) as (progress, task_id):
 
-            async def worker() -> None:
-                for plan in pending:
-                    self._check_budget(live)
-                    if live.stop_reason or live.interrupted:
-                        return
-                    if not await self._in_flight.run(plan.id, self._one(graph, saver, plan, live)):
-                        return  # cancelled by a stop: the sample stays pending
+            async def one(plan: Plan, tally: Tally) -> None:
+                finished = False
+                try:
+                    with sample_tally(tally):
+                        work = self._one(graph, saver, plan, live)
+                        finished = await self._in_flight.run(plan.id, work)
+                except Exception as exc:  # a bug or a kill: the run stops with it
+                    crashed.append(exc)
+                    return
+                finally:
+                    admission.leave(plan.id, finished)
+                if finished:
                     progress.update(task_id, completed=self._finished(live), **self._fields(live))
 
-            size = len(todo) if isinstance(todo, Sized) else self.spec.concurrency
-            workers = min(self.spec.concurrency, max(1, size))
-            await asyncio.gather(*(worker() for _ in range(workers)))
+            try:
+                for plan in pending:
+                    if live.stop_reason or live.interrupted or crashed:
+                        break
+                    entered = await admission.enter(plan.id, self._size(plan))
+                    if isinstance(entered, str):
+                        self._stop(live, entered)
+                        break
+                    if live.stop_reason or live.interrupted or crashed:
+                        admission.leave(plan.id, False)
+                        break
+                    task = asyncio.create_task(one(plan, entered))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                while tasks and not crashed:
+                    await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+                if crashed:
+                    raise crashed[0]
+            finally:
+                for task in tasks:
+                    task.cancel()
             progress.update(task_id, completed=self._finished(live), **self._fields(live))
+
+    def _size(self, plan: Plan) -> int:
+        """Planned calls of a sample at most (what budgets expect per sample scale with)."""
+        return sample_calls_max(self.spec, plan)
+
+    def _admit(self, live: _Live) -> Admission:
+        """The gate of sample starts: endpoint levels, then the cost and token budgets."""
+        spec = self.spec
+        concurrency = spec.concurrency
+        money = sample_cost_range(spec, None)
+        calls = sample_calls_max(spec, None)
+        return Admission(
+            traffic=self.traffic,
+            pricing=spec.pricing,
+            fixed=concurrency.fixed,
+            max_cost=spec.budget.max_cost,
+            max_tokens=spec.budget.max_tokens,
+            cost_before=self._cost_before,
+            tokens_used=lambda: live.counts.usage.total_tokens,
+            prior_cost=money[1] / calls if money is not None else 0.0,
+            prior_tokens=sample_tokens_high(spec, None) / calls,
+        )
 
     async def _one(
         self,
@@ -406,9 +496,16 @@ class DatasetRun:
         return plan.model_copy(update={"avoid": shown}) if shown else plan
 
     def _check_budget(self, live: _Live) -> None:
-        """Stop starting samples once the folder's token total reaches `budget.max_tokens`."""
+        """Stop starting samples once the folder's total reaches a limit of `budget`."""
         limit = self.spec.budget.max_tokens
         used = live.counts.usage.total_tokens
+        cap, spent = self.spec.budget.max_cost, self._spent()
+        if cap is not None and spent is not None and spent >= cap and not live.stop_reason:
+            self._stop(
+                live,
+                f"cost budget reached: {spent:,.4f} of {cap:,.4f} {self.spec.pricing.currency} "
+                "spent; raise `budget.max_cost` to go on",
+            )
         if limit is not None and used >= limit and not live.stop_reason:
             self._stop(
                 live,
@@ -472,15 +569,26 @@ class DatasetRun:
         c = live.counts
         return c.accepted + c.rejected + c.failed
 
-    @staticmethod
-    def _fields(live: _Live) -> dict[str, Any]:
+    def _fields(self, live: _Live) -> dict[str, Any]:
         c = live.counts
         return {
             "accepted": c.accepted,
             "rejected": c.rejected,
             "failed": c.failed,
             "tokens": c.usage.total_tokens,
+            "status": self._status_cell(live),
         }
+
+    def _status_cell(self, live: _Live) -> str:
+        """`⇄ 24` (requests in flight allowed, `auto` or fixed) and spend, if priced."""
+        cell = f"⇄ {self.traffic.slots()}" if self.traffic.flows else ""
+        spent = self._spent()
+        if spent is not None and self.traffic.meter.total.models:
+            currency = self.spec.pricing.currency
+            cell += f" {spent:,.4f} {currency}"
+            if live.counts.accepted:
+                cell += f" ({spent / live.counts.accepted:,.4f}/acc.)"
+        return cell
 
     def _progress(self, live: _Live) -> ProgressScope:
         label = "dialogues" if self.spec.task == "dialogue" else "cot samples"

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from agents.flow import ConcurrencySpec
 from graphs.checks import TurnChecks
 from knowledge.concepts.spec import ConceptsSpec
 from knowledge.spec import KnowledgeSpec
@@ -43,6 +44,7 @@ from synthloom.languages import (
     fold_language,
     planned_languages,
 )
+from synthloom.pricing import Pricing
 
 __all__ = [
     "EMBEDDED_MODEL",
@@ -252,6 +254,14 @@ class BudgetSpec(StrictModel):
         "after which no new sample starts; samples already in flight finish, so the total "
         "can pass the limit by up to `concurrency` samples.",
     )
+    max_cost: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Money (in `pricing.currency`, every model priced under `pricing`) after "
+        "which no new sample starts. A sample starts only if its expected cost fits beside "
+        "what is spent and what the samples in flight are expected to spend, so the run "
+        "stays within about 5% (or one sample) of the limit.",
+    )
 
 
 class RunSpec(StrictModel):
@@ -290,7 +300,15 @@ class RunSpec(StrictModel):
     novelty: NoveltySpec = NoveltySpec()
     budget: BudgetSpec = BudgetSpec()
     output: Path = Path("runs/synthloom")
-    concurrency: int = Field(default=8, ge=1, le=4096)
+    concurrency: ConcurrencySpec = Field(
+        default_factory=ConcurrencySpec,
+        description="Requests in flight per endpoint: `auto` (found by the controller "
+        "between `min` and `max`), a fixed number, or `{start, min, max}`.",
+    )
+    pricing: Pricing = Field(
+        default_factory=Pricing,
+        description="Per model, per million tokens: input, cached input, output.",
+    )
     checkpointer: Literal["sqlite", "none"] | PostgresCheckpointer = Field(
         default="sqlite",
         description="Checkpoint every dialogue step so a killed run resumes; "
@@ -323,6 +341,20 @@ class RunSpec(StrictModel):
             raise ValueError(
                 f"condition {both[0]!r} is under both `conditions` and `knowledge.conditions`; "
                 "a value comes from the lists or from the knowledge base, not both"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _priced_budget(self) -> RunSpec:
+        if self.budget.max_cost is None:
+            return self
+        roles = ["user_simulator", "assistant"] + (["judge"] if self.task == "cot" else [])
+        models = {getattr(self.models, role).model: role for role in roles}
+        if missing := self.pricing.unpriced(models):
+            raise ValueError(
+                f"budget.max_cost needs a price for every model, and {missing[0]!r} "
+                f"(models.{models[missing[0]]}) has none: add it under `pricing.models` "
+                "({input_per_1m, cached_input_per_1m, output_per_1m})"
             )
         return self
 

@@ -29,17 +29,6 @@ class EmbeddedServerSpec(StrictModel):
     )
 
 
-class PriceSpec(StrictModel):
-    """What a role's endpoint charges, so `preview` can say what a run costs in money."""
-
-    prompt: float = Field(ge=0.0, description="Per million prompt tokens (e.g. USD).")
-    completion: float = Field(ge=0.0, description="Per million completion tokens.")
-
-    def of(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """The charge for these tokens."""
-        return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
-
-
 class ModelSpec(StrictModel):
     """One model role's endpoint and sampling settings."""
 
@@ -80,10 +69,24 @@ class ModelSpec(StrictModel):
         default=4, ge=0, le=20, description="Retries of transient errors (429, 5xx, timeouts)."
     )
     requests_per_second: float | None = Field(default=None, gt=0.0)
-    embedded: EmbeddedServerSpec = EmbeddedServerSpec()
-    price: PriceSpec | None = Field(
-        default=None, description="Per million tokens; `preview` then prices the run."
+    tokens_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="The provider's cap on tokens per minute (prompt + completion, counted "
+        "from the usage each answer reports); new requests wait while the last minute's "
+        "tokens and those expected in flight would pass it.",
     )
+    embedded: EmbeddedServerSpec = EmbeddedServerSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "price" in data:
+            raise ValueError(
+                "`price` is no longer set per role: prices are per model under the spec's "
+                "`pricing.models` ({input_per_1m, cached_input_per_1m, output_per_1m})"
+            )
+        return data
 
     @model_validator(mode="after")
     def _check_endpoint(self) -> ModelSpec:

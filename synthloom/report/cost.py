@@ -7,31 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from synthloom.core.config import StrictModel
 from synthloom.core.errors import SpecError, yaml_error
 from synthloom.core.records import Usage
+from synthloom.pricing import ModelPrice, Pricing
 
-
-class ModelPrice(StrictModel):
-    """The price of one model, per million tokens."""
-
-    input_per_1m: float = Field(ge=0.0, description="Price of 1M prompt tokens.")
-    output_per_1m: float = Field(ge=0.0, description="Price of 1M completion tokens.")
-
-    def cost(self, usage: Usage) -> float:
-        """The cost of this usage at this price."""
-        return (
-            usage.prompt_tokens * self.input_per_1m + usage.completion_tokens * self.output_per_1m
-        ) / 1e6
-
-
-class Pricing(StrictModel):
-    """`pricing:` in a spec, or a pricing file: model name → price, and the currency."""
-
-    currency: str = "USD"
-    models: dict[str, ModelPrice] = Field(default_factory=dict)
+__all__ = ["ModelPrice", "Pricing", "cost_summary", "load_pricing"]
 
 
 def load_pricing(path: Path) -> Pricing:
@@ -49,7 +31,7 @@ def load_pricing(path: Path) -> Pricing:
 
 def _blended(pricing: Pricing, models: Iterable[str]) -> tuple[ModelPrice | None, bool]:
     """One price for usage summed over these models; exact only if they all cost the same."""
-    prices = [pricing.models.get(m) for m in set(models)]
+    prices = [pricing.price(m) for m in set(models)]
     if not prices or any(p is None for p in prices):
         return None, False
     known = [p for p in prices if p is not None]
@@ -91,13 +73,14 @@ def cost_summary(
         "exact": None,
         "note": "no pricing given: tokens only",
     }
-    if pricing is None or not pricing.models:
+    used = {*generation_models.values(), *judge_by_model}
+    if pricing is None or len(pricing.unpriced(used)) == len(used):
         return result
     price, exact = _blended(pricing, generation_models.values())
-    judge_prices = {m: pricing.models.get(m) for m in judge_by_model}
+    judge_prices = {m: pricing.price(m) for m in judge_by_model}
     missing = [m for m, p in judge_prices.items() if p is None]
     if price is None or missing:
-        unpriced = sorted({*generation_models.values(), *missing} - set(pricing.models))
+        unpriced = pricing.unpriced(used)
         result["note"] = f"no price for {', '.join(unpriced)}: tokens only"
         return result
     cost = price.cost(generation) + sum(

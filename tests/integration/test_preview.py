@@ -49,8 +49,8 @@ def test_preview_plays_one_sample_shows_each_call_and_writes_nothing(
     output = tmp_path / "run"
     spec_file = tmp_path / "spec.yaml"
     text = spec_yaml(server.base_url, output, samples=6, rounds=(2, 2))
-    priced = "    max_tokens: 200\n    price: {prompt: 2.0, completion: 8.0}\n"
-    spec_file.write_text(text.replace("    max_tokens: 200\n", priced))
+    priced = "pricing: {models: {scripted-model: {input_per_1m: 2.0, output_per_1m: 8.0}}}\n"
+    spec_file.write_text(text + priced)
     # The first assistant answer is blank: the check sends it back, the next ones stand.
     answers = iter(
         [
@@ -115,7 +115,7 @@ async def test_preview_leaves_an_existing_run_folder_as_it_was(
     assert done.returncode == 0, done.stderr
     assert snapshot(output) == before
     assert "measured: 2 samples finished in the output folder" in done.stdout
-    assert "money: no role has a price" in done.stdout
+    assert "money: a model has no price" in done.stdout
 
 
 def test_preview_names_a_plan_the_spec_does_not_have(

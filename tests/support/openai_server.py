@@ -364,6 +364,10 @@ class ScriptedOpenAIServer:
         model: Model id reported by ``/v1/models`` and used when a request names none.
         latency: Seconds each chat call takes (while holding a concurrency slot).
         max_concurrency: Chat calls served at once; excess calls queue. ``None``: no cap.
+        knee: Knee mode: above this many calls in flight each call takes ``latency`` times
+            (in flight / knee), as a self-hosted server that queues instead of refusing.
+        throttle_above: 429 mode: a call arriving with this many already in flight gets a
+            429 with ``Retry-After: throttle_retry_after``, as a provider's rate limit.
     """
 
     def __init__(
@@ -377,6 +381,9 @@ class ScriptedOpenAIServer:
         responder: Responder | None = None,
         shutdown_timeout: float = 2.0,
         repeat_share: float = 0.0,
+        knee: int | None = None,
+        throttle_above: int | None = None,
+        throttle_retry_after: float = 1.0,
     ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0")
@@ -385,6 +392,9 @@ class ScriptedOpenAIServer:
         self.host = host
         self.latency = latency
         self.max_concurrency = max_concurrency
+        self.knee = knee
+        self.throttle_above = throttle_above
+        self.throttle_retry_after = throttle_retry_after
         self.model = model
         self.responder: Responder | None = responder
         # Repeat mode (tests/support/repeats.py): a share of conversations played again.
@@ -703,6 +713,10 @@ class ScriptedOpenAIServer:
         if not isinstance(payload.get("messages"), list):
             return self._finish(400, _error_body(400, "'messages' must be a list"))
 
+        if self.throttle_above is not None and self._in_flight >= self.throttle_above:
+            headers = {"Retry-After": f"{self.throttle_retry_after:g}"}
+            body = _error_body(429, f"more than {self.throttle_above} requests in flight")
+            return self._finish(429, body, headers)
         if self._semaphore is None:
             return await self._serve_chat(payload, malformed)
         async with self._semaphore:
@@ -715,7 +729,8 @@ class ScriptedOpenAIServer:
                 self._max_in_flight = self._in_flight
         try:
             if self.latency > 0:
-                await asyncio.sleep(self.latency)
+                load = self._in_flight / self.knee if self.knee else 1.0
+                await asyncio.sleep(self.latency * max(1.0, load))
             try:
                 completion = self._completion(payload, malformed)
             except Exception as exc:  # a broken responder should fail loudly, not hang
@@ -858,6 +873,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per chat call")
     parser.add_argument("--max-concurrency", type=int, default=None)
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--knee", type=int, default=None, help="latency grows above N in flight")
+    parser.add_argument("--throttle-above", type=int, default=None, help="429 above N in flight")
+    parser.add_argument("--throttle-retry-after", type=float, default=1.0)
     parser.add_argument("--no-uvloop", action="store_true", help="use the default event loop")
     parser.add_argument(
         "--repeat-share", type=float, default=0.0, help="share of conversations played again"
@@ -873,6 +891,9 @@ def main(argv: list[str] | None = None) -> None:
         max_concurrency=args.max_concurrency,
         model=args.model,
         repeat_share=args.repeat_share,
+        knee=args.knee,
+        throttle_above=args.throttle_above,
+        throttle_retry_after=args.throttle_retry_after,
         responder=Replay.from_file(args.replay) if args.replay else None,
     )
 

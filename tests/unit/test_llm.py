@@ -7,7 +7,7 @@ import httpx2
 import openai
 import pytest
 
-from agents.llm import classify_error, describe_error, make_chat_model
+from agents.llm import classify_error, describe_error, make_chat_model, traffic_of
 from synthloom.spec import ModelSpec
 
 REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
@@ -64,5 +64,8 @@ def test_factory_applies_the_spec() -> None:
     assert model.max_tokens == 77
     assert model.request_timeout == 3.5
     assert model.max_retries == 6
-    assert model.rate_limiter is not None
+    traffic = traffic_of(model)
+    assert traffic is not None
+    # The rate limit belongs to the endpoint's flow, shared by every role on that server.
+    assert traffic.flow("http://127.0.0.1:9/v1").settings.requests_per_second == 4
     assert model.openai_api_base == "http://127.0.0.1:9/v1"
