@@ -38,6 +38,22 @@ def describe_dsn(dsn: str) -> str:
     )
 
 
+async def _check_reachable(dsn: str) -> None:
+    """One plain connection first: the server's own reason, not a pool's timeout."""
+    import psycopg
+
+    try:
+        conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=int(CONNECT_TIMEOUT_S))
+    except psycopg.Error as exc:
+        detail = str(exc).strip().splitlines()
+        raise SynthloomError(
+            f"checkpointer.postgres: cannot connect to {describe_dsn(dsn)} "
+            f"({detail[0] if detail else type(exc).__name__}); is the server running and does "
+            "the database exist?"
+        ) from None
+    await conn.close()
+
+
 @asynccontextmanager
 async def open_postgres_saver(
     config: PostgresCheckpointer, *, setup: bool
@@ -47,6 +63,7 @@ async def open_postgres_saver(
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
+    await _check_reachable(config.postgres)
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         config.postgres,
         min_size=1,

@@ -11,8 +11,10 @@ a replacement worker is asked for, and the manifest says how many samples were r
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager, suppress
@@ -33,6 +35,8 @@ from synthloom.spec import RunSpec
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 # Calls a worker takes beyond its share of `concurrency` (ping, stop).
 SPARE_CALLS = 4
+# Seconds to open a TCP connection to a cluster's address before calling it unreachable.
+PROBE_TIMEOUT_S = 5.0
 # Seconds workers get to close their checkpointers and model servers at the end.
 STOP_S = 10.0
 
@@ -54,6 +58,27 @@ def _alive_nodes() -> list[dict[str, Any]]:
     return [n for n in nodes if n.get("Alive")]
 
 
+def probe(address: str) -> None:
+    """Fail in seconds, naming the address, where Ray itself would retry for minutes."""
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if target in ("", "auto", "local"):
+        return  # Ray finds (or fails to find) a cluster on this machine by itself
+    hostport = target.removeprefix("ray://").split("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutionError(
+            f"execution.ray: {target!r} is not a Ray address; use `local`, `auto`, "
+            "host:port (the head's GCS, default 6379) or ray://host:10001"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ExecutionError(
+            f"execution.ray: cannot reach the Ray cluster at {target!r} ({exc.strerror or exc}); "
+            "is `ray start --head` running there, and is the port open from here?"
+        ) from None
+
+
 @contextmanager
 def connect(execution: ExecutionSpec, workers: int) -> Iterator[ClusterInfo]:
     """Join (or, for `local`, start) the Ray cluster; disconnect (or stop it) at the end."""
@@ -62,10 +87,11 @@ def connect(execution: ExecutionSpec, workers: int) -> Iterator[ClusterInfo]:
     address = execution.ray or "local"
     joined = ray.is_initialized()
     if not joined:
+        probe(address)
         options: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,
-            "logging_level": "ERROR",
+            "logging_level": logging.ERROR,
         }
         if address == "local":
             cpus = max(os.cpu_count() or 1, int(workers * execution.worker_cpus + 0.999))
@@ -142,6 +168,9 @@ class PoolStats:
     replaced: int = 0
     start_s: list[float] = field(default_factory=list)
     nodes: set[str] = field(default_factory=set)
+    pids: list[int] = field(default_factory=list)
+    done: dict[int, int] = field(default_factory=dict)
+    """Outcomes per worker slot."""
 
 
 class WorkerPool:
@@ -183,6 +212,9 @@ class WorkerPool:
         timeout = self.execution.start_timeout_s
         try:
             info = await asyncio.wait_for(worker.actor.start.remote(), timeout)
+        except asyncio.CancelledError:
+            ray.kill(worker.actor)  # a replacement no longer wanted: not placed later
+            raise
         except TimeoutError:
             ray.kill(worker.actor)
             free: dict[str, float] = ray.available_resources()  # type: ignore[no-untyped-call]
@@ -199,6 +231,7 @@ class WorkerPool:
         # From asking Ray for the actor to its models, knowledge and checkpoints being open.
         self.stats.start_s.append(time.monotonic() - began)
         self.stats.nodes.add(worker.node)
+        self.stats.pids.append(int(info["pid"]))
 
     async def acquire(self) -> _Worker:
         """The live worker with the most free slots, waiting for one if all are busy."""
@@ -280,6 +313,9 @@ class RayDatasetRun(DatasetRun):
         self.cluster: ClusterInfo | None = None
         self.rerun = 0
         """Samples dealt again because the worker running them was lost."""
+        self.resumed = 0
+        """Samples that went on from a checkpoint (the dialogue's turns so far kept)."""
+        self.resumed_turns = 0
         self._redealt: set[str] = set()
         self._settled_redealt: set[str] = set()
 
@@ -374,12 +410,16 @@ class RayDatasetRun(DatasetRun):
                 return
             finally:
                 await pool.release(worker)
+            pool.stats.done[worker.index] = pool.stats.done.get(worker.index, 0) + 1
             break
         if plan.id in self._redealt:
             # Ids are plan-derived: a second outcome of one plan is dropped, never appended.
             if plan.id in self._settled_redealt:
                 return
             self._settled_redealt.add(plan.id)
+        if outcome.get("resumed") is not None:
+            self.resumed += 1
+            self.resumed_turns += int(outcome["resumed"])
         if "error" in outcome:
             self._count_error(plan, str(outcome["error"]), str(outcome["message"]), live)
         else:
@@ -395,6 +435,9 @@ class RayDatasetRun(DatasetRun):
                 "workers_lost": stats.lost,
                 "workers_replaced": stats.replaced,
                 "rerun": self.rerun,
+                "resumed": self.resumed,
+                "resumed_turns": self.resumed_turns,
                 "worker_start_s": max(stats.start_s, default=None),
+                "samples_per_worker": {str(k): v for k, v in sorted(stats.done.items())},
             }
         }

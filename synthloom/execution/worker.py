@@ -21,12 +21,14 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
+from langgraph.types import Durability
 
 from agents.endpoints import open_models
 from agents.llm import classify_error, describe_error
 from knowledge.grounding import KnowledgeBase
 from synthloom.core.redact import redact
 from synthloom.execution.checkpoints import open_worker_saver
+from synthloom.execution.config import PostgresCheckpointer
 from synthloom.spec import RunSpec
 from synthloom.tasks import Task, make_task, roles_for
 
@@ -50,6 +52,11 @@ class SampleWorker:
         self._graph: Pregel[Any, Any, Any, Any] | None = None
         self._saver: BaseCheckpointSaver[Any] | None = None
         self._created = time.monotonic()
+        # Postgres is there so that another node can go on from the last turn: each step
+        # is committed before the next starts (a round trip per step, beside seconds per
+        # model call). A worker's own SQLite file is lost with its node anyway.
+        shared = isinstance(self.spec.checkpointer, PostgresCheckpointer)
+        self._durability: Durability = "sync" if shared else "async"
 
     async def start(self) -> dict[str, Any]:
         """Open models, knowledge and checkpoints; returns where and how fast it came up."""
@@ -98,7 +105,7 @@ class SampleWorker:
                 None if saved is not None else {"plan": shown_json},
                 config,
                 context=self._task.context,
-                durability="async",
+                durability=self._durability,
             )
         except Exception as exc:  # noqa: BLE001 - every error is classified and sent back
             return {"error": classify_error(exc), "message": redact(describe_error(exc))}
