@@ -41,13 +41,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 from graphs.expansion import ExpansionContext, expand_tree  # noqa: E402
 from knowledge.concepts import ConceptTree  # noqa: E402
 from knowledge.concepts.spec import ConceptsSpec, ExpandSpec  # noqa: E402
-from synthloom.coverage import (  # noqa: E402
-    Allocator,
-    ConditionGrid,
-    Outcome,
-    coverage_report,
-    reallocate,
-)
+from synthloom.accounting import coverage_report  # noqa: E402
+from synthloom.allocation import Allocator, ConditionGrid, Outcome, reallocate  # noqa: E402
 from synthloom.planning import Planner  # noqa: E402
 from synthloom.spec import RunSpec  # noqa: E402
 from tests.concepts.scripted import HashingEmbeddings, ScriptedChatModel, taxonomy_answer  # noqa: E402

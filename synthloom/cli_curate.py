@@ -139,7 +139,7 @@ def _refresh_coverage(run_dir: Path, spec: RunSpec, console: Console) -> None:
     command), on their leaf and cell, while `coverage.replacements` allows.
     """
     from knowledge.concepts import ConceptTree
-    from synthloom.coverage import write_run_coverage
+    from synthloom.accounting import write_run_coverage
     from synthloom.planning import Planner
     from synthloom.rundir import RunDir
 

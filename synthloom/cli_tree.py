@@ -127,7 +127,7 @@ def _tree_of(tree_path: Path | None, run: Path | None) -> tuple[ConceptTree, Pat
 
 def _with_run_coverage(tree: ConceptTree, run: Path | None) -> bool:
     """Store the run's per-node coverage on `tree`; pending slots need the run's spec."""
-    from synthloom.coverage import run_coverage
+    from synthloom.accounting import run_coverage
 
     if run is None:
         return False

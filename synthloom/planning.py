@@ -16,8 +16,8 @@ import random
 from collections.abc import Iterable, Iterator
 
 from knowledge.concepts import ConceptTree
+from synthloom.allocation import Allocator, ConditionGrid
 from synthloom.core.records import Plan
-from synthloom.coverage import Allocator, ConditionGrid
 from synthloom.spec import RunSpec
 
 

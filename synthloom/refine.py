@@ -169,7 +169,7 @@ def _stable(key: CellKey, seed: int) -> str:
     return hashlib.sha256(f"{seed}:{key!r}".encode()).hexdigest()
 
 
-def allocate(scores: dict[CellKey, float], n: int, seed: int) -> list[CellKey]:
+def allocate_cells(scores: dict[CellKey, float], n: int, seed: int) -> list[CellKey]:
     """Deal `n` samples over cells in proportion to weakness (largest remainder)."""
     positive = {k: s for k, s in scores.items() if s > 0}
     total = sum(positive.values())
@@ -195,7 +195,7 @@ def plan_round(spec: RunSpec, run_dir: RunDir, round_number: int) -> list[Plan]:
         return []
     n = refine.samples_per_round or max(1, spec.samples // 4)
     scores = weakness(cells, upcoming=n, shares=shares, target_per_cell=refine.target_per_cell)
-    keys = allocate(scores, n, spec.seed + round_number)
+    keys = allocate_cells(scores, n, spec.seed + round_number)
     fingerprint = spec.plan_fingerprint()
     # Over a concept tree a topic is a leaf's path: the sample carries the leaf too,
     # so coverage counts it on that leaf (the id stays a function of the topic). The

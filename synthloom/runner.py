@@ -27,10 +27,10 @@ from agents.flow import Tally, Traffic, sample_tally
 from agents.llm import classify_error, describe_error, model_name, traffic_of
 from knowledge.concepts import ConceptTree
 from synthloom import signals
+from synthloom.accounting import write_run_coverage
 from synthloom.budget import Admission
 from synthloom.core.records import Plan, RejectRecord, Turn, Usage, legacy_code
 from synthloom.core.redact import RedactingSerializer, redact
-from synthloom.coverage import write_run_coverage
 from synthloom.estimate import (
     measured_cost,
     sample_calls_max,

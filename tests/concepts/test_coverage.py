@@ -8,15 +8,13 @@ from collections import Counter
 import pytest
 
 from knowledge.concepts import ConceptTree
-from synthloom.coverage import (
+from synthloom.accounting import cell_key, coverage_from_records, coverage_report
+from synthloom.allocation import (
     Allocator,
     Assignment,
     ConditionGrid,
     Outcome,
-    allocate,
-    cell_key,
-    coverage_from_records,
-    coverage_report,
+    deal,
     plan_leaves,
     reallocate,
     settle,
@@ -36,7 +34,7 @@ def per_leaf(assignments: list[Assignment]) -> Counter[str]:
 
 @pytest.mark.parametrize("n", [1, 36, 37, 38, 100, 1000, 1001])
 def test_per_leaf_counts_differ_by_at_most_one(n: int) -> None:
-    counts = per_leaf(allocate(LEAVES, GRID, n, seed=3))
+    counts = per_leaf(deal(LEAVES, GRID, n, seed=3))
     assert sum(counts.values()) == n
     full = (
         counts if n >= len(LEAVES) else counts | {leaf: 0 for leaf in LEAVES if leaf not in counts}
@@ -45,16 +43,16 @@ def test_per_leaf_counts_differ_by_at_most_one(n: int) -> None:
 
 
 def test_allocation_is_deterministic_and_prefix_stable() -> None:
-    assert allocate(LEAVES, GRID, 500, seed=1) == allocate(LEAVES, GRID, 500, seed=1)
-    assert allocate(LEAVES, GRID, 1200, seed=1)[:500] == allocate(LEAVES, GRID, 500, seed=1)
-    assert allocate(LEAVES, GRID, 500, seed=2) != allocate(LEAVES, GRID, 500, seed=1)
+    assert deal(LEAVES, GRID, 500, seed=1) == deal(LEAVES, GRID, 500, seed=1)
+    assert deal(LEAVES, GRID, 1200, seed=1)[:500] == deal(LEAVES, GRID, 500, seed=1)
+    assert deal(LEAVES, GRID, 500, seed=2) != deal(LEAVES, GRID, 500, seed=1)
     allocator = Allocator(LEAVES, GRID, seed=1)
     assert allocator.assign(777) == Allocator(LEAVES, GRID, seed=1).plan(1000)[777]
 
 
 def test_cells_follow_weights_overall_and_within_each_leaf() -> None:
     assert GRID.size == 4 * 3  # novice takes 3 slots of 4
-    plan = allocate(LEAVES, GRID, len(LEAVES) * 48, seed=0)
+    plan = deal(LEAVES, GRID, len(LEAVES) * 48, seed=0)
     cells = Counter(cell_key(a.cell) for a in plan)
     assert len(cells) == 6
     novice = sum(1 for a in plan if a.cell["persona"] == "novice")
@@ -65,7 +63,7 @@ def test_cells_follow_weights_overall_and_within_each_leaf() -> None:
 
 
 def test_cells_spread_evenly_when_n_is_small() -> None:
-    plan = allocate(LEAVES, GRID, 120, seed=0)
+    plan = deal(LEAVES, GRID, 120, seed=0)
     styles = Counter(a.cell["style"] for a in plan)
     assert max(styles.values()) - min(styles.values()) <= 3
 
@@ -73,16 +71,16 @@ def test_cells_spread_evenly_when_n_is_small() -> None:
 def test_a_grid_larger_than_n_uses_distinct_cells() -> None:
     huge = ConditionGrid.from_conditions({f"a{i}": [str(v) for v in range(10)] for i in range(8)})
     assert huge.size == 10**8
-    plan = allocate(LEAVES, huge, 500, seed=0)
+    plan = deal(LEAVES, huge, 500, seed=0)
     assert len({cell_key(a.cell) for a in plan}) == 500
-    assert allocate(LEAVES, huge, 900, seed=0)[:500] == plan
+    assert deal(LEAVES, huge, 900, seed=0)[:500] == plan
 
 
 def test_explicit_cells_and_no_conditions() -> None:
     cells = [{"lang": "en"}, {"lang": "fr"}]
-    plan = allocate(["a", "b", "c"], cells, 12, seed=0)
+    plan = deal(["a", "b", "c"], cells, 12, seed=0)
     assert Counter(a.cell["lang"] for a in plan) == {"en": 6, "fr": 6}
-    assert {cell_key(a.cell) for a in allocate(["a"], None, 3)} == {"{}"}
+    assert {cell_key(a.cell) for a in deal(["a"], None, 3)} == {"{}"}
 
 
 def test_whole_weights() -> None:
@@ -123,7 +121,7 @@ def simulate(
 
 def test_twenty_percent_rejected_at_random_stays_within_ten_percent_of_even() -> None:
     leaves = [f"leaf-{i}" for i in range(100)]
-    plan = allocate(leaves, GRID, 2000, seed=5)
+    plan = deal(leaves, GRID, 2000, seed=5)
     every, outcomes = simulate(plan, reject_rate=0.2, seed=11, max_attempts=4)
     rejected = sum(1 for o in outcomes.values() if o == "rejected")
     assert 0.18 < rejected / len(outcomes) < 0.22
@@ -143,7 +141,7 @@ def test_twenty_percent_rejected_at_random_stays_within_ten_percent_of_even() ->
 
 
 def test_settle_recomputes_the_same_replacements_on_resume() -> None:
-    plan = allocate(LEAVES, GRID, 300, seed=2)
+    plan = deal(LEAVES, GRID, 300, seed=2)
     every, outcomes = simulate(plan, reject_rate=0.3, seed=4, max_attempts=3)
     assert settle(plan, outcomes, max_attempts=3) == every
     assert max(a.attempt for a in every) == 2
@@ -154,7 +152,7 @@ def test_settle_recomputes_the_same_replacements_on_resume() -> None:
 
 
 def test_pending_attempts_and_failed_ones() -> None:
-    plan = allocate(["a", "b"], None, 4, seed=0)
+    plan = deal(["a", "b"], None, 4, seed=0)
     outcomes: dict[tuple[int, int], Outcome] = {plan[0].key: "failed", plan[1].key: "accepted"}
     (replacement,) = reallocate(plan, outcomes)
     assert (replacement.index, replacement.attempt) == (0, 1)
@@ -170,7 +168,7 @@ def test_coverage_is_kept_on_every_node_of_the_tree() -> None:
     a1, a2 = tree.add(a, "A one"), tree.add(a, "A two")
     leaves = tree.leaves()
     assert leaves == [b, a1, a2]
-    plan = allocate(leaves, None, 9, seed=0)
+    plan = deal(leaves, None, 9, seed=0)
     outcomes: dict[tuple[int, int], Outcome] = {x.key: "accepted" for x in plan[:7]}
     coverage_report(plan, outcomes).apply(tree)
     root = tree.graph.nodes[tree.root]["coverage"]

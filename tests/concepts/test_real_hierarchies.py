@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from knowledge.concepts import ConceptTree
 from knowledge.concepts.importers import ConceptImportWarning, import_tree
+from synthloom.allocation import plan_leaves
 from synthloom.cli import app
 from synthloom.core.errors import ConceptTreeError, SynthloomError
-from synthloom.coverage import plan_leaves
 
 WORDNET = Path(__file__).resolve().parents[1] / "data" / "wordnet-diseases.yaml"
 

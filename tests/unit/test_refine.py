@@ -10,7 +10,7 @@ from typing import Any
 from knowledge.concepts import ConceptTree
 from synthloom.core.records import Plan
 from synthloom.planning import make_plans
-from synthloom.refine import CellKey, CellStats, allocate, plan_round, weakness
+from synthloom.refine import CellKey, CellStats, allocate_cells, plan_round, weakness
 from synthloom.rundir import RunDir
 from synthloom.spec import RunSpec, parse_spec
 
@@ -92,14 +92,14 @@ def test_look_alike_samples_count_as_weakness() -> None:
     )
     scores = weakness({same.key: same, varied.key: varied})
     assert scores[same.key] > scores[varied.key]
-    assert Counter(allocate(scores, 10, seed=0))[same.key] >= 8
+    assert Counter(allocate_cells(scores, 10, seed=0))[same.key] >= 8
 
 
 def test_allocation_is_proportional_and_exact() -> None:
     scores: dict[CellKey, float] = {("a", ()): 3.0, ("b", ()): 1.0, ("c", ()): 0.0}
-    counts = Counter(allocate(scores, 8, seed=1))
+    counts = Counter(allocate_cells(scores, 8, seed=1))
     assert counts == {("a", ()): 6, ("b", ()): 2}
-    assert allocate({("a", ()): 0.0}, 5, seed=1) == []
+    assert allocate_cells({("a", ()): 0.0}, 5, seed=1) == []
 
 
 def test_target_per_cell_stops_refinement(tmp_path: Path) -> None:
