@@ -81,8 +81,9 @@ def load_curate_spec(run_dir: Path, config: Path | None) -> CurateSpec:
         raise SpecError(f"{source}: invalid curate settings: {problems}") from None
 
 
-def _embedder(choice: EmbedderChoice) -> tuple[Embeddings | None, str]:
+def _embedder(choice: EmbedderChoice, *runs: Path) -> tuple[Embeddings | None, str]:
     from synthloom.curate.embedders import default_embedder
+    from synthloom.languages import languages_of_run
     from synthloom.report.lexical import HashedNgramEmbeddings
 
     if choice == "none":
@@ -90,7 +91,8 @@ def _embedder(choice: EmbedderChoice) -> tuple[Embeddings | None, str]:
     if choice == "lexical":
         lexical = HashedNgramEmbeddings()
         return lexical, lexical.model_name
-    embedder, note = default_embedder()
+    # One embedder for the run, chosen by its planned languages.
+    embedder, note = default_embedder([code for run in runs for code in languages_of_run(run)])
     if embedder is None:
         lexical = HashedNgramEmbeddings()
         return lexical, f"{note}; using {lexical.model_name}"
@@ -115,7 +117,10 @@ def run_curation(
     console = console or err
     # Semantic dedup needs a semantic embedder: the lexical fallback would only
     # repeat what MinHash already found.
-    embedder, note = default_embedder() if settings.dedup.semantic else (None, "turned off")
+    named = spec.knowledge.embedding if spec.knowledge is not None else None
+    embedder, note = (
+        default_embedder(spec.languages, named) if settings.dedup.semantic else (None, "turned off")
+    )
     with open_judges(spec, settings, log_dir=Path(tempfile.gettempdir())) as judges:
         result = asyncio.run(
             curate_run(
@@ -293,7 +298,7 @@ def report(
             soft_wrap=True,
         )
     choice = _choice(embedder)
-    model, note = _embedder(choice)
+    model, note = _embedder(choice, run_dir)
     json_path, html_path, data = write_report(
         run_dir,
         out,
@@ -345,7 +350,7 @@ def compare(
     """Put two runs' reports side by side (JSON, HTML and a table here)."""
     from synthloom.report import write_comparison
 
-    model, note = _embedder(_choice(embedder))
+    model, note = _embedder(_choice(embedder), run_a, run_b)
     prices = _pricing(run_a, pricing)
     out = out or run_a / "compare" / (run_b.resolve().name or "b")
     json_path, html_path, comparison = write_comparison(

@@ -9,6 +9,7 @@ planned language is not English.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompts import PromptSource, language_name
+from synthloom.core import names
 
 LANGUAGE = "language"
 ENGLISH = "en"
@@ -58,7 +60,7 @@ def planned_languages(conditions: Mapping[str, Sequence[Any]]) -> list[str]:
     values = conditions.get(LANGUAGE)
     if not values:
         return [ENGLISH]
-    return [str(getattr(v, "value", v)) for v in values]
+    return [str(v.get("value") if isinstance(v, dict) else getattr(v, "value", v)) for v in values]
 
 
 def describe(codes: Sequence[str]) -> str:
@@ -99,3 +101,16 @@ class PromptsSpec(BaseModel):
         named = [("prompts.dir", self.dir)] if self.dir is not None else []
         named += [(f"prompts.languages.{k}", v) for k, v in self.languages.items()]
         return [f"{field}: {path}" for field, path in named if not path.is_dir()]
+
+
+def languages_of_run(path: Path) -> list[str]:
+    """The languages a run folder's spec planned (English without one, [] for a dataset)."""
+    spec_file = path / names.SPEC
+    if not spec_file.is_file():
+        return []
+    try:
+        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    conditions = spec.get("conditions") if isinstance(spec, dict) else None
+    return planned_languages(conditions if isinstance(conditions, dict) else {})

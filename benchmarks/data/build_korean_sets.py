@@ -47,10 +47,9 @@ def split_of(question: str) -> str:
 
 
 def write(path: Path, records: list[dict[str, Any]]) -> None:
-    """Gzipped JSONL, one record a line, Korean kept as is."""
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """Gzipped JSONL, one record a line, Korean kept as is (no timestamp: same bytes)."""
+    lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    path.write_bytes(gzip.compress(lines.encode("utf-8"), mtime=0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             {"role": "user", "content": row["Q"].strip()},
             {"role": "assistant", "content": row["A"].strip()},
         ]
-        meta = {"source": SOURCE, "source_line": number, "label": row["label"]}
+        meta = {"source": SOURCE, "source_line": number, "label": row["label"].strip()}
         sets[split_of(row["Q"])].append({"messages": messages, "metadata": meta})
     for name, records in sets.items():
         write(HERE / f"korean_chatbot_{name}.jsonl.gz", records)

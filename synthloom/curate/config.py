@@ -109,7 +109,13 @@ class DedupSpec(StrictModel):
     semantic: bool = Field(
         default=True, description="Embedding dedup (skipped, with a note, without an embedder)."
     )
-    semantic_threshold: float = Field(default=0.95, gt=0.0, le=1.0, description="Cosine.")
+    semantic_threshold: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Cosine; unset: the one measured for the run's embedder (0.95 for "
+        "MiniLM, higher for multilingual-e5, whose texts all sit close together).",
+    )
 
 
 class JudgeSpec(StrictModel):

@@ -11,32 +11,77 @@ from langchain_core.embeddings import Embeddings
 from numpy.typing import NDArray
 
 KNOWLEDGE_MODULE = "knowledge.embeddings"
+MULTILINGUAL_THRESHOLD = 0.96  # chosen on the fit half: benchmarks/bench_dedup_korean.py
 
 
-def default_embedder() -> tuple[Embeddings | None, str]:
-    """The knowledge base's default embedder and its name, or None and why it is unavailable.
+# Cosine at which semantic dedup calls two samples one, per model: multilingual-e5
+# packs every text into a narrow cone (distinct Korean dialogues on one theme sit at a
+# median 0.94), so its threshold is higher. Measured: benchmarks/bench_dedup_korean.py.
+SEMANTIC_THRESHOLDS: dict[str, float] = {
+    "all-MiniLM-L6-v2": 0.95,
+    "multilingual-e5-small": MULTILINGUAL_THRESHOLD,
+}
+DEFAULT_SEMANTIC_THRESHOLD = 0.95
 
-    The embedder is tried once here, so a missing or corrupt model file is a note
-    in the output rather than an error halfway through a pass.
+
+def default_embedder(
+    languages: Sequence[str] = (), named: Any = None
+) -> tuple[Embeddings | None, str]:
+    """The run's one embedder and its name, or None and why it is unavailable.
+
+    English runs use the knowledge base's default (MiniLM); a run with any other
+    planned language uses `named` (the spec's `knowledge.embedding`) when it is not
+    the English model, else the offline multilingual-e5. The embedder is tried once
+    here, so a missing or corrupt model file is a note in the output rather than an
+    error halfway through a pass.
     """
     try:
         module: Any = importlib.import_module(KNOWLEDGE_MODULE)
     except ImportError as exc:
         return None, f"no embedder: {KNOWLEDGE_MODULE} is not importable ({exc})"
-    factory = getattr(module, "default_embeddings", None)
-    if factory is None:
-        return None, f"no embedder: {KNOWLEDGE_MODULE} has no default_embeddings()"
+    others = sorted({code for code in languages if code != "en"})
+    english_model = getattr(module, "LOCAL_MODEL", "local model")
+    if others:
+        multilingual = getattr(module, "MULTILINGUAL_MODEL", "multilingual model")
+        spec = (
+            named if named is not None and getattr(named, "model", None) != english_model else None
+        )
+        factory = (lambda: module.make_embeddings(spec)) if spec else module.MultilingualEmbeddings
+        label = (
+            embedder_name_of_spec(spec) if spec else f"{multilingual} (local)"
+        ) + f", chosen for {', '.join(others)}"
+    else:
+        factory = getattr(module, "default_embeddings", None)
+        if factory is None:
+            return None, f"no embedder: {KNOWLEDGE_MODULE} has no default_embeddings()"
+        label = f"{english_model} (local)"
     try:
         embedder = factory()
         embedder.embed_query("synthloom")
     except Exception as exc:  # noqa: BLE001 - any failure means: run without it, and say so
         return None, f"no embedder: {type(exc).__name__}: {exc}"
     if not isinstance(embedder, Embeddings):
-        return None, f"no embedder: default_embeddings() returned {type(embedder).__name__}"
-    local = getattr(module, "LocalEmbeddings", None)
-    if local is not None and isinstance(embedder, local):
-        return embedder, f"{getattr(module, 'LOCAL_MODEL', 'local model')} (local)"
+        return None, f"no embedder: the factory returned {type(embedder).__name__}"
+    if others or type(embedder).__name__ in _OFFLINE_MODELS:
+        return embedder, label
     return embedder, embedder_name(embedder)
+
+
+def embedder_name_of_spec(spec: Any) -> str:
+    """`model (provider)` for a knowledge base's embedding spec."""
+    return f"{spec.model} ({spec.provider})"
+
+
+def semantic_threshold_for(embedder: Embeddings) -> float:
+    """The cosine threshold measured for this embedder's model (0.95 when unmeasured)."""
+    model = _OFFLINE_MODELS.get(type(embedder).__name__) or getattr(embedder, "model", None)
+    return SEMANTIC_THRESHOLDS.get(str(model), DEFAULT_SEMANTIC_THRESHOLD)
+
+
+_OFFLINE_MODELS = {
+    "LocalEmbeddings": "all-MiniLM-L6-v2",
+    "MultilingualEmbeddings": "multilingual-e5-small",
+}
 
 
 def embedder_name(embedder: Embeddings) -> str:

@@ -24,8 +24,19 @@ def identify(text: str) -> tuple[str, float]:
     return str(lang), float(prob)
 
 
+def planned_language(sample: Sample) -> str | None:
+    """The language the spec planned the sample in (its `language` condition), if any."""
+    planned = sample.conditions.get("language")
+    return str(planned).lower() if planned else None
+
+
 class LanguageFilter(SampleFilter):
-    """Each turn long enough to classify must be in one of the expected languages."""
+    """Each turn long enough to classify must be in the sample's planned language.
+
+    A sample planned in a language (`language` in the spec) is held to it, turn by
+    turn, so a dialogue that switches language midway is caught; a sample without
+    one is held to `curate.language.expected`.
+    """
 
     name: ClassVar[str] = "language"
 
@@ -35,15 +46,19 @@ class LanguageFilter(SampleFilter):
 
     def check(self, sample: Sample) -> Verdict:
         """Reject a turn confidently identified as another language."""
+        planned = planned_language(sample)
+        expected = {planned} if planned else self.expected
         for number, turn in enumerate(sample.turns, 1):
             text = str(turn.get("content") or "")
             if len(text.strip()) < self.spec.min_chars:
                 continue
             lang, prob = identify(text)
-            if lang not in self.expected and prob >= self.spec.min_confidence:
+            if lang not in expected and prob >= self.spec.min_confidence:
+                wanted = (
+                    f"planned {planned}" if planned else f"expected {'/'.join(sorted(expected))}"
+                )
                 return reject(
                     "language",
-                    f"{turn.get('role')} turn {number} is {lang!r} (p={prob:.2f}), "
-                    f"expected {'/'.join(sorted(self.expected))}",
+                    f"{turn.get('role')} turn {number} is {lang!r} (p={prob:.2f}), {wanted}",
                 )
         return KEEP

@@ -21,7 +21,7 @@ from synthloom.core.records import Reason
 from synthloom.curate.base import BatchFilter
 from synthloom.curate.config import DedupSpec
 from synthloom.curate.dedup import Duplicate
-from synthloom.curate.embedders import embed_normalized
+from synthloom.curate.embedders import embed_normalized, semantic_threshold_for
 from synthloom.curate.sample import Sample
 
 CLUSTER_SIZE = 512
@@ -71,18 +71,18 @@ class SemanticDedup(BatchFilter):
     def __init__(self, spec: DedupSpec, embedder: Embeddings) -> None:
         self.spec = spec
         self.embedder = embedder
+        self.threshold = spec.semantic_threshold or semantic_threshold_for(embedder)
 
     def run(self, samples: Sequence[Sample]) -> dict[str, Reason]:
         """Reasons for semantic duplicates, by id."""
         if not samples:
             return {}
         vectors = embed_normalized(self.embedder, [s.text(self.spec.text) for s in samples])
-        found = semantic_duplicates(vectors, threshold=self.spec.semantic_threshold)
+        found = semantic_duplicates(vectors, threshold=self.threshold)
         return {
             samples[d.index].id: Reason(
                 "semantic_duplicate",
-                f"of {samples[d.of].id} (cosine {d.similarity:.3f} "
-                f">= {self.spec.semantic_threshold})",
+                f"of {samples[d.of].id} (cosine {d.similarity:.3f} >= {self.threshold})",
             )
             for d in found
         }

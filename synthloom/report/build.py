@@ -27,6 +27,7 @@ from synthloom.report.metrics import (
     summary_stats,
     vendi_score,
 )
+from synthloom.report.tokens import metric_tokens, tokenization_of
 from synthloom.run_tree import load_run_tree
 from synthloom.rundir import now_iso
 from synthloom.spec import RunSpec
@@ -48,10 +49,12 @@ def _histogram(values: Iterable[int], bins: Sequence[int]) -> dict[str, int]:
 def _diversity(
     samples: Sequence[Sample], embedder: Embeddings | None, label: str | None, seed: int
 ) -> dict[str, Any]:
-    docs = [words_of(s.text("dialogue")) for s in samples]
+    texts = [s.text("dialogue") for s in samples]
+    docs = [metric_tokens(text) for text in texts]  # characters for Korean, words for English
     bleu, sampled = self_bleu(docs, sample=SELF_BLEU_SAMPLE, seed=seed)
     result: dict[str, Any] = {
         "samples": len(samples),
+        "tokens": tokenization_of(texts),
         **{f"distinct_{n}": _round(distinct_n(docs, n)) for n in (1, 2, 3)},
         "self_bleu": _round(bleu),
         "self_bleu_sampled": sampled,
