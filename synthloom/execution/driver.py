@@ -153,6 +153,7 @@ class _Worker:
     busy: int = 0
     alive: bool = True
     node: str = ""
+    requested: float = 0.0
 
 
 class NoWorkers(Exception):  # noqa: N818 - a condition the driver turns into a stop
@@ -199,16 +200,25 @@ class WorkerPool:
                 await self.close()
                 raise ExecutionError(f"Ray worker {worker.index}: {result}") from None
 
+    def spawn(self) -> None:
+        """Ask Ray for every worker now: processes start and import while the driver prepares."""
+        for worker in self.workers:
+            self._spawn(worker)
+
+    def _spawn(self, worker: _Worker) -> None:
+        if worker.actor is None:
+            worker.requested = time.monotonic()
+            worker.actor = self._remote.options(
+                num_cpus=self.execution.worker_cpus,
+                max_restarts=0,
+                max_concurrency=worker.share + SPARE_CALLS,
+            ).remote(self.spec_json, worker.index)
+
     async def _start(self, worker: _Worker) -> None:
         import ray
         from ray.exceptions import RayError
 
-        began = time.monotonic()
-        worker.actor = self._remote.options(
-            num_cpus=self.execution.worker_cpus,
-            max_restarts=0,
-            max_concurrency=worker.share + SPARE_CALLS,
-        ).remote(self.spec_json, worker.index)
+        self._spawn(worker)
         timeout = self.execution.start_timeout_s
         try:
             info = await asyncio.wait_for(worker.actor.start.remote(), timeout)
@@ -229,7 +239,7 @@ class WorkerPool:
         worker.node = str(info["node"])
         self.stats.started += 1
         # From asking Ray for the actor to its models, knowledge and checkpoints being open.
-        self.stats.start_s.append(time.monotonic() - began)
+        self.stats.start_s.append(time.monotonic() - worker.requested)
         self.stats.nodes.add(worker.node)
         self.stats.pids.append(int(info["pid"]))
 
@@ -311,6 +321,7 @@ class RayDatasetRun(DatasetRun):
         self.execution = spec.execution
         self.pool: WorkerPool | None = None
         self.cluster: ClusterInfo | None = None
+        self._started = False
         self.rerun = 0
         """Samples dealt again because the worker running them was lost."""
         self.resumed = 0
@@ -324,6 +335,8 @@ class RayDatasetRun(DatasetRun):
         with connect(self.execution, wanted or 1) as cluster:
             self.cluster = cluster
             check_shared_state(self.spec, cluster.nodes)
+            self.pool = WorkerPool(self.spec, self.worker_count(), self.execution)
+            self.pool.spawn()
             try:
                 result = await super()._run()
             finally:
@@ -342,19 +355,20 @@ class RayDatasetRun(DatasetRun):
         return max(1, min(sample_slots(self.spec), int(cpus // self.execution.worker_cpus)))
 
     async def _start_pool(self) -> WorkerPool:
-        if self.pool is None:
-            pool = WorkerPool(self.spec, self.worker_count(), self.execution)
-            began = time.monotonic()
+        pool = self.pool
+        if pool is None:
+            raise RuntimeError("the pool is made in _run")
+        if not self._started:
             await pool.start()
-            self.pool = pool
+            self._started = True
             self.console.print(
                 f"ray: {len(pool.workers)} workers on {len(pool.stats.nodes)} node(s) of "
-                f"{self.cluster.address if self.cluster else '?'}, started in "
-                f"{time.monotonic() - began:.1f}s",
+                f"{self.cluster.address if self.cluster else '?'}, each ready "
+                f"{max(pool.stats.start_s, default=0.0):.1f}s after it was asked for",
                 markup=False,
                 highlight=False,
             )
-        return self.pool
+        return pool
 
     async def _drive(
         self,

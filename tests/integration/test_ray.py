@@ -41,7 +41,7 @@ from tests.support.postgres import postgres_server
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = 120
+SAMPLES = 80
 ROUNDS = 3
 CALLS_PER_DIALOGUE = 2 * ROUNDS  # one user-simulator and one assistant call per round
 NODE_MEMORY = 80 * 1024 * 1024

@@ -1,0 +1,127 @@
+"""`synthloom run --ray local`: a driver killed with kill -9 resumes like a local run.
+
+Also the clear errors before any sample: an unreachable cluster address, and a local
+knowledge folder offered to several worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from synthloom.execution.config import ExecutionError, ExecutionSpec
+from synthloom.execution.driver import check_shared_state, connect
+from tests.integration.conftest import (
+    assert_counts_consistent,
+    cli,
+    cli_popen,
+    make_spec,
+    plans_of,
+    read_jsonl,
+    read_manifest,
+    spec_yaml,
+)
+from tests.support.openai_server import ScriptedOpenAIServer
+
+pytestmark = pytest.mark.integration
+
+SAMPLES = 16
+
+
+def line_count(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def raylet_pids() -> set[int]:
+    """Ray's node processes on this machine (a stray one eats CPU for nothing)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"/ray/core/src/ray/raylet/raylet" in raw or b"gcs_server" in raw:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def no_stray_ray() -> Iterator[None]:
+    """Fail (and clean up) if a test leaves Ray node processes behind."""
+    before = raylet_pids()
+    yield
+    deadline = time.monotonic() + 20
+    while (left := raylet_pids() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"Ray processes outlived the run: {sorted(left)}"
+
+
+def test_a_driver_killed_mid_run_resumes_with_ray_local(tmp_path: Path, no_stray_ray: None) -> None:
+    output = tmp_path / "run"
+    spec_path = tmp_path / "spec.yaml"
+    with ScriptedOpenAIServer(latency=0.1) as server:
+        spec_path.write_text(spec_yaml(server.base_url, output, samples=SAMPLES, concurrency=4))
+        proc = cli_popen(
+            "run", str(spec_path), "--no-progress", "--ray", "local", "--workers", "2", cwd=tmp_path
+        )
+        deadline = time.monotonic() + 120
+        while line_count(output / "samples.jsonl") < 3:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the Ray run made no progress"
+            time.sleep(0.02)
+        time.sleep(random.Random(3).uniform(0.0, 0.3))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+        before = line_count(output / "samples.jsonl")
+        assert 3 <= before < SAMPLES
+        assert read_manifest(output)["status"] == "running"  # what a kill leaves
+
+        again = cli(
+            "run", str(spec_path), "--no-progress", "--ray", "local", "--workers", "2",
+            cwd=tmp_path, timeout=240,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert f"({before} already done)" in again.stderr or "already done" in again.stderr
+    spec = make_spec(server.base_url, output, samples=SAMPLES, concurrency=4)
+    ids = [r["metadata"]["id"] for r in read_jsonl(output / "samples.jsonl")]
+    rejected = [r["id"] for r in read_jsonl(output / "rejects.jsonl")]
+    assert len(ids + rejected) == len(set(ids + rejected)), "a sample was written twice"
+    assert set(ids + rejected) == {p.id for p in plans_of(spec)}
+    manifest = read_manifest(output)
+    assert manifest["status"] == "completed"
+    assert manifest["execution"]["workers"] == 2
+    assert assert_counts_consistent(output, requested=SAMPLES)["pending"] == 0
+
+
+def test_an_unreachable_cluster_address_is_named_in_seconds() -> None:
+    began = time.monotonic()
+    with pytest.raises(ExecutionError, match=r"cannot reach the Ray cluster at '127\.0\.0\.1:9'"):
+        with connect(ExecutionSpec(ray="127.0.0.1:9"), 1):
+            pass
+    assert time.monotonic() - began < 30  # Ray itself would retry for minutes
+    with pytest.raises(ExecutionError, match="is not a Ray address"):
+        with connect(ExecutionSpec(ray="head-without-port"), 1):
+            pass
+
+
+def test_a_local_knowledge_folder_is_refused_for_many_workers(tmp_path: Path) -> None:
+    spec = make_spec("http://127.0.0.1:9/v1", tmp_path / "run")
+    spec = spec.model_validate(
+        {**spec.model_dump(), "knowledge": {"path": str(tmp_path / "kb"), "sources": []}}
+    )
+    with pytest.raises(ExecutionError, match="workers on several machines") as caught:
+        check_shared_state(spec, nodes=3)
+    assert "chroma run --path" in str(caught.value) and "knowledge.server" in str(caught.value)
+    with pytest.raises(ExecutionError, match="several worker processes"):
+        check_shared_state(spec, nodes=1)
