@@ -14,6 +14,9 @@ Writes, in OpenAI `messages` JSONL (gzip):
     korean_chatbot_holdout.jsonl.gz  exchanges they were never looked at on
     korean_failures.jsonl.gz         holdout dialogues (three exchanges each) cut after
                                      one planted bad turn, labelled in the message
+    korean_dialogues.jsonl.gz        200 holdout dialogues of three exchanges on one theme,
+                                     for replaying a Korean run (`--replay`); each exchange
+                                     is real, their sequence is not one conversation
 The split is by a hash of the question, so it is stable and disjoint. The generators
 are `tests/support/corruptions_ko.py`.
 """
@@ -89,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
             made += 1
         counts[kind] = made
     write(HERE / "korean_failures.jsonl.gz", failures)
+    themes: dict[str, list[list[dict[str, str]]]] = {}
+    for record in sets["holdout"]:
+        themes.setdefault(record["metadata"]["label"], []).append(record["messages"])
+    replayed = []
+    for _ in range(200):
+        pool = themes[rng.choice(sorted(themes))]
+        turns = [m for exchange in rng.sample(pool, 3) for m in exchange]
+        replayed.append({"messages": turns, "metadata": {"source": SOURCE}})
+    write(HERE / "korean_dialogues.jsonl.gz", replayed)
     sizes = {name: len(records) for name, records in sets.items()}
     print(f"korean_chatbot: {sizes}; korean_failures.jsonl.gz: {counts}")
     return 0

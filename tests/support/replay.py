@@ -23,10 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_TOPIC = re.compile(r"(?:Topic of the conversation|The conversation is about): (.+?)\.?$", re.M)
+# The English prompt files' markers, and the Korean ones' (prompts/ko/).
+_TOPIC = re.compile(
+    r"(?:Topic of the conversation|The conversation is about|대화 주제): (.+?)\.?$", re.M
+)
 _NUMBERED = re.compile(r"^replay (\d+)$")
-_TRANSCRIPT_TURN = re.compile(r"^(?:PERSON|ASSISTANT): ", re.MULTILINE)
+_TRANSCRIPT_TURN = re.compile(r"^(?:PERSON|ASSISTANT|사람|어시스턴트): ", re.MULTILINE)
+_SO_FAR = re.compile(r"The conversation so far:|지금까지의 대화:")
 END_MESSAGE = "Thanks, that answers my questions."
+END_MESSAGE_KO = "감사합니다, 궁금한 게 다 풀렸어요."
 
 
 @dataclass(frozen=True)
@@ -108,13 +113,15 @@ class Replay:
         return None
 
     def _user(self, convo: list[dict[str, str]], prompt: str) -> Reply:
-        done = len(_TRANSCRIPT_TURN.findall(prompt.split("The conversation so far:", 1)[-1]))
-        if "The conversation so far:" not in prompt:
-            done = 0
+        parts = _SO_FAR.split(prompt, maxsplit=1)
+        done = len(_TRANSCRIPT_TURN.findall(parts[-1])) if len(parts) > 1 else 0
         users = [i for i, m in enumerate(convo) if m["role"] == "user" and i >= done]
         if not users:
-            return Reply(json.dumps({"message": END_MESSAGE, "end_conversation": True}))
-        return Reply(json.dumps({"message": convo[users[0]]["content"], "end_conversation": False}))
+            end = END_MESSAGE_KO if "지금까지의 대화:" in prompt else END_MESSAGE
+            reply = {"message": end, "end_conversation": True}
+            return Reply(json.dumps(reply, ensure_ascii=False))
+        reply = {"message": convo[users[0]]["content"], "end_conversation": False}
+        return Reply(json.dumps(reply, ensure_ascii=False))
 
     def _assistant(
         self, convo: list[dict[str, str]], messages: list[Any], payload: Mapping[str, Any]
