@@ -46,7 +46,7 @@ def gates(path: Path) -> dict[str, Any]:
 
 
 async def whole_run(
-    path: Path, rounds: int, concurrency: int, keep: Path | None = None
+    path: Path, rounds: int, concurrency: int, keep: Path | None = None, language: str = "en"
 ) -> dict[str, Any]:
     """A dialogue run over every conversation of `path`, answered by replay."""
     conversations = [c for c in read_conversations(path) if len(c) >= 2]
@@ -65,6 +65,7 @@ concurrency: {concurrency}
 topics:
 {topics}
 dialogue: {{rounds: {{min: 1, max: {rounds}}}}}
+{"" if language == "en" else f"language: {language}"}
 novelty: {{enabled: false}}
 models:
   default: {{provider: openai, base_url: {json.dumps(server.base_url)}, model: scripted,
@@ -126,11 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--keep-run", type=Path, default=None, help="keep the run folder here")
+    parser.add_argument(
+        "--language",
+        default="en",
+        help="ko: the Korean sets (korean_chatbot_holdout, korean_failures), Korean prompts",
+    )
     args = parser.parse_args(argv)
+    if args.language == "ko":
+        args.good = DATA / "korean_chatbot_holdout.jsonl.gz"
+        args.failures = DATA / "korean_failures.jsonl.gz"
 
     good = gates(args.good)
     bad = gates(args.failures)
-    run = asyncio.run(whole_run(args.good, args.rounds, args.concurrency, args.keep_run))
+    run = asyncio.run(
+        whole_run(args.good, args.rounds, args.concurrency, args.keep_run, args.language)
+    )
     cost = cost_per_turn(args.good)
 
     rate = good["good_turn_flag_rate"]

@@ -56,3 +56,39 @@ def test_prompt_folders_are_read_from_the_specs_folder(tmp_path: Path) -> None:
     spec_file.write_text(BASE + "prompts: {languages: {ko: missing}}\n")
     with pytest.raises(SpecError, match="prompts.languages.ko: .*missing is not a folder"):
         load_spec(spec_file)
+
+
+def test_cot_roles_write_in_the_plans_language_and_the_questions() -> None:
+    import asyncio
+    import json
+
+    from agents.reasoning import build_cot_roles
+    from synthloom.core.records import Plan
+    from tests.unit.fakes import RecordingFakeChatModel
+
+    question = (
+        "체중 70kg 성인이 하루 0.5단위/kg의 인슐린을 쓰고 절반을 기저로 씁니다. 몇 단위인가요?"
+    )
+    model = RecordingFakeChatModel(
+        [
+            json.dumps({"question": question}),
+            json.dumps({"step": "35단위의 절반", "ready_to_answer": True}),
+        ]
+    )
+    writer, reasoner, _ = build_cot_roles(
+        model, model, model, system_prompt="신중한 전문가", min_steps=1, max_reasks=0
+    )
+    plan = Plan(id="x", index=0, topic="인슐린", conditions={"language": "ko"}, rounds=1)
+    asyncio.run(writer.write(plan, feedback=None))
+    asyncio.run(reasoner.next_step(question, [], feedback=None))
+    written, stepped = (str(p[0].content) for p in model.prompts)
+    assert "질문은 한국어로 씁니다" in written  # prompts/ko/question_writer.jinja2
+    assert "다음 단계 하나만 한국어로" in stepped  # the Korean reasoner, from the question's script
+    english = RecordingFakeChatModel(
+        [json.dumps({"question": "How many basal units does a 70 kg adult on 0.5 units/kg need?"})]
+    )
+    writer, _, _ = build_cot_roles(
+        english, english, english, system_prompt="An expert", min_steps=1, max_reasks=0
+    )
+    asyncio.run(writer.write(Plan(id="y", index=1, topic="insulin", rounds=1), feedback=None))
+    assert str(english.prompts[0][0].content).startswith("You write exam-style questions")
