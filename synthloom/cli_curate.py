@@ -30,23 +30,9 @@ EmbedderChoice = Literal["auto", "lexical", "none"]
 
 
 def _run_spec(run_dir: Path) -> RunSpec:
-    from pydantic import ValidationError
+    from synthloom.rundir import read_run_spec
 
-    from synthloom.curate.rundata import read_json
-    from synthloom.rundir import RunDir
-    from synthloom.spec import RunSpec
-
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: no such run folder")
-    path = run_dir / RunDir.SPEC
-    data = read_json(path, "run spec copy")
-    data = {k: v for k, v in data.items() if k not in ("curate", "pricing")}
-    try:
-        return RunSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(
-            f"{path}: does not validate as a run spec: {exc.errors()[0]['msg']}"
-        ) from None
+    return read_run_spec(run_dir, ignore=("curate", "pricing"))
 
 
 def load_curate_spec(run_dir: Path, config: Path | None) -> CurateSpec:

@@ -31,6 +31,7 @@ from knowledge.spec import KnowledgeSpec
 from synthloom.core import names
 from synthloom.core.errors import SpecError, SynthloomError, yaml_error
 from synthloom.core.store import rewrite_jsonl
+from synthloom.rundir import read_run_spec
 from synthloom.spec import ModelsSpec, RunSpec, _format_errors
 
 if TYPE_CHECKING:
@@ -104,8 +105,8 @@ def read_tree(path: Path) -> ConceptTree:
 def _run_spec(run: Path) -> RunSpec | None:
     """The validated spec a run folder keeps (`spec.json`), if it has a readable one."""
     try:
-        return RunSpec.model_validate_json((run / names.SPEC).read_text(encoding="utf-8"))
-    except (OSError, ValidationError):
+        return read_run_spec(run)
+    except SynthloomError:
         return None
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthloom import __version__
 from synthloom.core import names
@@ -23,6 +23,9 @@ from synthloom.core.errors import RunDirError
 from synthloom.core.locking import FolderLock
 from synthloom.core.records import Plan, RejectRecord, SampleRecord, Usage
 from synthloom.core.store import JsonlAppender, iter_records, rewrite_jsonl, write_json_atomic
+
+if TYPE_CHECKING:
+    from synthloom.spec import RunSpec
 
 
 def now_iso() -> str:
@@ -220,6 +223,37 @@ class RunDir:
                 **extra,
             },
         )
+
+
+def read_run_spec(run_dir: Path, *, ignore: tuple[str, ...] = ()) -> RunSpec:
+    """The validated spec a run folder keeps (`spec.json`), for every command that reads one.
+
+    `ignore` names blocks a command reads on its own (curation takes `curate:`
+    from `--config` as well). A missing folder or file, or a spec that no longer
+    validates, is one `RunDirError` or `SpecError` naming the file.
+    """
+    from pydantic import ValidationError
+
+    from synthloom.core.errors import SpecError
+    from synthloom.spec import RunSpec
+
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run folder")
+    path = run_dir / names.SPEC
+    if not path.is_file():
+        raise RunDirError(f"{path}: missing (is {run_dir} a synthloom run folder?)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: unreadable run spec copy ({exc})") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: the run spec copy is not a JSON object")
+    try:
+        return RunSpec.model_validate({k: v for k, v in data.items() if k not in ignore})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "spec"
+        raise SpecError(f"{path}: {where}: {first['msg']}") from None
 
 
 def load_samples(run_dir: Path) -> Iterable[dict[str, Any]]:
