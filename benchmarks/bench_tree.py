@@ -38,11 +38,11 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver  # noqa: E402
 
-from graphs.expansion import ExpansionContext, expand_tree  # noqa: E402
 from knowledge.concepts import ConceptTree  # noqa: E402
 from knowledge.concepts.spec import ConceptsSpec, ExpandSpec  # noqa: E402
 from synthloom.accounting import coverage_report  # noqa: E402
 from synthloom.allocation import Allocator, ConditionGrid, Outcome, reallocate  # noqa: E402
+from synthloom.grow import expand_tree, expansion_context  # noqa: E402
 from synthloom.planning import Planner  # noqa: E402
 from synthloom.spec import RunSpec  # noqa: E402
 from tests.concepts.scripted import HashingEmbeddings, ScriptedChatModel, taxonomy_answer  # noqa: E402
@@ -72,10 +72,10 @@ async def expand(args: argparse.Namespace, figures: dict[str, float]) -> Concept
         concurrency=args.concurrency,
     )
     model = ScriptedChatModel(taxonomy_answer)
-    ctx = ExpansionContext(
-        tree=ConceptTree.from_seeds(SEEDS, root="Chronic disease care"),
-        model=model,
-        settings=settings,
+    ctx = expansion_context(
+        ConceptTree.from_seeds(SEEDS, root="Chronic disease care"),
+        model,
+        settings,
         embeddings=HashingEmbeddings() if args.embeddings == "hashing" else None,
     )
     with tempfile.TemporaryDirectory() as tmp, timed(figures, "expand_s"):

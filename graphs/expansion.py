@@ -17,24 +17,18 @@ result to the tree.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import operator
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
-from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Durability
 from typing_extensions import TypedDict
 
-from agents.expander import Expander, build_expander
+from agents.expander import Expander
 from agents.llm import classify_error, describe_error
 from agents.structured import ModelOutputError
 from knowledge.concepts import PATH_SEPARATOR, ConceptTree, child_id
@@ -130,33 +124,25 @@ class ExpansionOutput(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class ExpansionContext:
-    """Run-scoped dependencies: the tree to grow, the model, the budgets, the helpers.
+    """Run-scoped dependencies, built by the caller: the tree, the role, the screen, budgets.
 
-    `embeddings` makes near-duplicate and relevance checks semantic; without it they
-    use normalized names and word overlap. `ground` retrieves snippets for a path.
+    The expander (the LLM role) and the screener (near-duplicate and relevance rules,
+    semantic when it has embeddings) come in ready-made, as a dialogue's roles do;
+    `ground` retrieves snippets for a path. What is derived from the tree (its
+    fingerprint, which ties checkpoints to it, and the name indexes) is computed once.
     """
 
     tree: ConceptTree
-    model: BaseChatModel
+    expander: Expander
+    screener: Screener
     settings: ExpandSpec = ExpandSpec()
-    embeddings: Embeddings | None = None
     ground: Grounder | None = None
-    prompt_dir: str | None = None
-    expander: Expander = field(init=False, repr=False)
-    screener: Screener = field(init=False, repr=False)
     base: str = field(init=False)
     _base_leaves: list[str] = field(init=False, repr=False)
     _added: _AddedIndex = field(init=False, repr=False)
     _cousins: _CousinIndex = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Derived once per run: the role, the screen (with its embedding cache), and
-        # the tree's fingerprint that ties checkpoints to this tree.
-        expander = build_expander(
-            self.model, max_reasks=self.settings.max_reasks, prompt_dir=self.prompt_dir
-        )
-        object.__setattr__(self, "expander", expander)
-        object.__setattr__(self, "screener", Screener(self.settings.rules(), self.embeddings))
         object.__setattr__(self, "base", self.tree.fingerprint())
         object.__setattr__(self, "_base_leaves", self.tree.leaves())
         object.__setattr__(self, "_added", _AddedIndex())
@@ -517,72 +503,3 @@ def grown_tree(tree: ConceptTree, result: Mapping[str, Any], settings: ExpandSpe
         "settings": settings.model_dump(mode="json"),
     }
     return out
-
-
-@dataclass(frozen=True)
-class ExpansionResult:
-    """A grown tree and the expansion's records."""
-
-    tree: ConceptTree
-    output: dict[str, Any]
-    resumed: bool
-
-    @property
-    def rejections(self) -> list[Rejection]:
-        """Proposed children that were screened out, with reasons."""
-        return list(self.output.get("rejections", []))
-
-    @property
-    def failures(self) -> list[Failure]:
-        """Nodes whose expansion failed, with reasons."""
-        return list(self.output.get("failures", []))
-
-
-def thread_id_for(ctx: ExpansionContext) -> str:
-    """A checkpoint thread per (tree, settings): the same job resumes, another one starts."""
-    blob = f"{ctx.base}:{ctx.settings.model_dump_json()}"
-    return "expand-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-async def expand_tree(
-    ctx: ExpansionContext,
-    *,
-    checkpointer: BaseCheckpointSaver[Any] | None = None,
-    thread_id: str | None = None,
-    on_batch: Callable[[Mapping[str, Any]], None] | None = None,
-) -> ExpansionResult:
-    """Run (or resume, when the checkpointer holds this thread) an expansion to its end."""
-    graph = build_expansion_graph().compile(checkpointer=checkpointer, name="expansion")
-    config: RunnableConfig = {
-        "configurable": {"thread_id": thread_id or thread_id_for(ctx)},
-        # Three steps per batch, and every batch spends at least one call.
-        "recursion_limit": 3 * ctx.settings.max_calls + 10,
-    }
-    resumed = False
-    payload: ExpansionInput | None = {"base": ctx.base}
-    if checkpointer is not None:
-        snapshot = await graph.aget_state(config)
-        if snapshot.values:
-            resumed, payload = True, None
-            if not snapshot.next:  # finished before: nothing to run
-                return ExpansionResult(
-                    grown_tree(ctx.tree, snapshot.values, ctx.settings), dict(snapshot.values), True
-                )
-    final: dict[str, Any] = {}
-    batch_done = False
-    # A batch's checkpoint is on disk before the next batch starts its calls.
-    durability: Durability | None = "sync" if checkpointer is not None else None
-    async for mode, chunk in graph.astream(
-        payload, config, context=ctx, stream_mode=["updates", "values"], durability=durability
-    ):
-        if mode == "updates":
-            batch_done = "add_children" in chunk
-        else:
-            final = dict(cast("Mapping[str, Any]", chunk))
-            if batch_done and on_batch is not None:
-                on_batch(final)
-    return ExpansionResult(grown_tree(ctx.tree, final, ctx.settings), final, resumed)
-
-
-# For `langgraph dev` / LangGraph Studio; runs compile their own.
-graph = build_expansion_graph().compile(name="expansion")

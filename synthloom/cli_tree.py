@@ -30,15 +30,12 @@ from knowledge.concepts.spec import ConceptsSpec, ExpandSpec
 from knowledge.spec import KnowledgeSpec
 from synthloom.core import names
 from synthloom.core.errors import SpecError, SynthloomError, yaml_error
-from synthloom.core.store import rewrite_jsonl
 from synthloom.rundir import read_run_spec
 from synthloom.spec import ModelsSpec, RunSpec, _format_errors
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
-    from langchain_core.language_models import BaseChatModel
 
-    from graphs.expansion import ExpansionResult
     from knowledge.concepts import ConceptTree
 
 tree_app = typer.Typer(
@@ -345,21 +342,30 @@ def expand(
 ) -> None:
     """Grow the spec's concept tree with the model; re-running resumes where it stopped."""
     from agents.endpoints import open_models
+    from synthloom.grow import grow_tree
 
     job = load_tree_job(spec_path)
     settings = _settings(job, max_nodes=max_nodes, max_depth=max_depth, max_calls=max_calls)
     base = job.concepts.base_tree()
     dest = to or job.tree_path()
-    checkpoints = dest.with_name(dest.name + ".checkpoints.sqlite")
     if restart:
-        checkpoints.unlink(missing_ok=True)
+        dest.with_name(dest.name + ".checkpoints.sqlite").unlink(missing_ok=True)
     embedder = _embedder() if embeddings else None
     role = "expander" if "expander" in ModelsSpec.model_fields else "default"
     # open_models reads only `spec.models`; the rest of a run spec is not needed here.
     models_only = RunSpec.model_construct(samples=1, topics=[], models=job.models)
     with open_models(models_only, (role,), log_dir=Path(tempfile.gettempdir())) as models:
         result = asyncio.run(
-            _expand(base, models[role], settings, embedder, dest, checkpoints, job.knowledge)
+            grow_tree(
+                base,
+                models[role],
+                settings,
+                dest=dest,
+                embeddings=embedder,
+                knowledge=job.knowledge,
+                on_batch=lambda state: _batch_line(base, state),
+                console=err,
+            )
         )
     summary = result.tree.graph.graph["expansion"]
     err.print(
@@ -390,41 +396,8 @@ def _embedder() -> Embeddings | None:
     return default_embeddings()
 
 
-async def _expand(
-    base: ConceptTree,
-    model: BaseChatModel,
-    settings: ExpandSpec,
-    embedder: Embeddings | None,
-    dest: Path,
-    checkpoints: Path,
-    knowledge_spec: KnowledgeSpec | None = None,
-) -> ExpansionResult:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    from graphs.expansion import ExpansionContext, expand_tree
-    from knowledge.grounding import open_knowledge
-
-    checkpoints.parent.mkdir(parents=True, exist_ok=True)
-
-    def progress(state: Mapping[str, Any]) -> None:
-        err.print(
-            f"batch {state.get('batches', 0)}: {len(base) + len(state.get('added', []))} nodes, "
-            f"{state.get('calls', 0)} calls"
-        )
-
-    # Ingest first (a no-op when unchanged), then grow with the passages for each path.
-    with open_knowledge(knowledge_spec, model=model, console=err) as knowledge:
-        ctx = ExpansionContext(
-            tree=base,
-            model=model,
-            settings=settings,
-            embeddings=embedder,
-            ground=knowledge.passages if knowledge is not None else None,
-        )
-        async with AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver:
-            result = await expand_tree(ctx, checkpointer=saver, on_batch=progress)
-    result.tree.save(dest)
-    records = [{"type": "rejected", **r} for r in result.rejections]
-    records += [{"type": "failed", **f} for f in result.failures]
-    rewrite_jsonl(dest.with_name(names.rejections_file(dest.name)), records)
-    return result
+def _batch_line(base: ConceptTree, state: Mapping[str, Any]) -> None:
+    err.print(
+        f"batch {state.get('batches', 0)}: {len(base) + len(state.get('added', []))} nodes, "
+        f"{state.get('calls', 0)} calls"
+    )

@@ -21,7 +21,6 @@ from rich.console import Console
 
 from knowledge.concepts import ConceptTree
 from synthloom.core import names
-from synthloom.core.store import rewrite_jsonl
 from synthloom.spec import RunSpec
 
 TREE_FILE = names.CONCEPTS
@@ -70,33 +69,23 @@ async def prepare_run_tree(
         return base
     if model is None:
         raise ValueError("growing the concept tree needs a chat model")
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    from graphs.expansion import ExpansionContext, expand_tree
-    from knowledge.grounding import open_knowledge
-
-    checkpoints = path.with_name(path.name + ".checkpoints.sqlite")
-    checkpoints.parent.mkdir(parents=True, exist_ok=True)
+    from synthloom.grow import grow_tree
 
     def progress(state: Mapping[str, Any]) -> None:
         grown = len(base) + len(state.get("added", []))
         console.print(f"growing the concept tree: {grown} nodes, {state.get('calls', 0)} calls")
 
     # Ingest first, then grow with retrieval; the base is closed again before the run opens it.
-    with open_knowledge(spec.knowledge, model=model, console=console) as knowledge:
-        ctx = ExpansionContext(
-            tree=base,
-            model=model,
-            settings=settings,
-            embeddings=_embedder(),
-            ground=knowledge.passages if knowledge is not None else None,
-        )
-        async with AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver:
-            result = await expand_tree(ctx, checkpointer=saver, on_batch=progress)
-    records = [{"type": "rejected", **r} for r in result.rejections]
-    records += [{"type": "failed", **f} for f in result.failures]
-    rewrite_jsonl(path.with_name(names.rejections_file(path.name)), records)
-    result.tree.save(path)  # last: its presence means the tree is final
+    result = await grow_tree(
+        base,
+        model,
+        settings,
+        dest=path,
+        embeddings=_embedder(),
+        knowledge=spec.knowledge,
+        on_batch=progress,
+        console=console,
+    )
     summary = result.tree.graph.graph.get("expansion", {})
     console.print(
         f"concept tree grown: {len(base)} → {len(result.tree)} nodes "

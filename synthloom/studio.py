@@ -36,6 +36,7 @@ from typing_extensions import TypedDict
 from graphs.cot import CotOutput, build_cot_graph
 from graphs.dialogue import DialogueOutput, build_dialogue_graph
 from graphs.expansion import ExpansionContext, ExpansionOutput, build_expansion_graph
+from synthloom.grow import expansion_context
 
 Kind = Literal["dialogue", "cot", "expansion"]
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -171,10 +172,10 @@ async def studio_graph(kind: Kind, config: RunnableConfig) -> AsyncIterator[Any]
             from knowledge.concepts.spec import ExpandSpec
 
             assert spec.concepts is not None  # checked above
-            ctx = ExpansionContext(
-                tree=spec.concepts.base_tree(),
-                model=models["assistant"],
-                settings=spec.concepts.expand or ExpandSpec(),
+            ctx = expansion_context(
+                spec.concepts.base_tree(),
+                models["assistant"],
+                spec.concepts.expand or ExpandSpec(),
             )
             yield build_studio_graph(kind, spec, lambda: ctx)
             return

@@ -12,9 +12,9 @@ import asyncio
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from graphs.expansion import ExpansionContext, expand_tree
 from knowledge.concepts import ConceptTree
 from knowledge.concepts.spec import ExpandSpec
+from synthloom.grow import expand_tree, expansion_context
 from tests.concepts.scripted import ScriptedChatModel, taxonomy_answer
 
 SETTINGS = ExpandSpec(max_depth=3, children_per_node=8, max_nodes=5000, batch_size=4)
@@ -25,7 +25,7 @@ async def run(db: str, out: str, delay: float) -> None:
     tree = ConceptTree.from_seeds(
         ["Hypertension", "Type 2 diabetes", "Asthma"], root="Chronic disease care"
     )
-    ctx = ExpansionContext(tree=tree, model=model, settings=SETTINGS)
+    ctx = expansion_context(tree, model, SETTINGS)
     async with AsyncSqliteSaver.from_conn_string(db) as saver:
         result = await expand_tree(
             ctx, checkpointer=saver, on_batch=lambda s: print(f"batch {s['batches']}", flush=True)

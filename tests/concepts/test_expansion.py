@@ -13,11 +13,12 @@ import pytest
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from graphs.expansion import ExpansionContext, expand_tree
+from graphs.expansion import ExpansionContext
 from knowledge.concepts import ConceptTree, child_id
 from knowledge.concepts.screen import normalize_name
 from knowledge.concepts.spec import ExpandSpec
 from synthloom.core.errors import ConceptTreeError
+from synthloom.grow import expand_tree, expansion_context
 from tests.concepts.scripted import (
     HashingEmbeddings,
     ScriptedChatModel,
@@ -38,10 +39,10 @@ def seeds_tree() -> ConceptTree:
 def context(model: ScriptedChatModel, **settings: Any) -> ExpansionContext:
     embeddings = settings.pop("embeddings", None)
     ground = settings.pop("ground", None)
-    return ExpansionContext(
-        tree=settings.pop("tree", None) or seeds_tree(),
-        model=model,
-        settings=ExpandSpec(**settings),
+    return expansion_context(
+        settings.pop("tree", None) or seeds_tree(),
+        model,
+        ExpandSpec(**settings),
         embeddings=embeddings,
         ground=ground,
     )
