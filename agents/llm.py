@@ -14,9 +14,14 @@ from typing import Any, Literal
 import httpx
 import httpx2
 import openai
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_openai import ChatOpenAI
+from langchain_openai.chat_models.base import (
+    _handle_openai_api_error,
+    _handle_openai_bad_request,
+)
 from pydantic import SecretStr
 
 from agents.flow import EndpointFlow, FlowSettings, FlowTransport, Traffic
@@ -68,7 +73,7 @@ def make_chat_model(
             extra[name] = getattr(spec, name)
     if spec.extra_body:
         extra["extra_body"] = dict(spec.extra_body)
-    return ChatOpenAI(
+    return LeanChatOpenAI(
         model=spec.model,
         base_url=base_url or spec.base_url,
         api_key=SecretStr(spec.api_key()),
@@ -85,6 +90,53 @@ def make_chat_model(
         stream_usage=False,
         **extra,
     )
+
+
+class LeanChatOpenAI(ChatOpenAI):
+    """`ChatOpenAI` whose plain calls go straight to the openai client.
+
+    A call with no callbacks to tell (no tracing, no preview, no message streaming)
+    skips langchain's Runnable layers: the callback manager, the run tree and the
+    executor thread that parses each answer. Same payload, same parsed message (usage,
+    finish reason, tool calls), same error mapping; anything else takes the full path.
+    """
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """One chat completion."""
+        if not self._lean(config):
+            return await super().ainvoke(input, config, stop=stop, **kwargs)
+        messages = self._convert_input(input).to_messages()
+        payload = self._get_request_payload(messages, stop=stop, **kwargs)
+        if "response_format" in payload or payload.get("stream"):
+            return await super().ainvoke(input, config, stop=stop, **kwargs)
+        payload.pop("stream", None)
+        try:
+            response = await self.async_client.create(**payload)
+        except openai.BadRequestError as exc:
+            _handle_openai_bad_request(exc)
+            raise
+        except openai.APIError as exc:
+            _handle_openai_api_error(exc)
+            raise
+        message = self._create_chat_result(response).generations[0].message
+        assert isinstance(message, AIMessage)
+        return message
+
+    def _lean(self, config: RunnableConfig | None) -> bool:
+        if self.callbacks or self.cache or self.rate_limiter or self.streaming:
+            return False
+        callbacks = ensure_config(config).get("callbacks")
+        if callbacks is None:
+            return True
+        handlers = callbacks if isinstance(callbacks, list) else callbacks.handlers
+        return not handlers
 
 
 def traffic_of(model: BaseChatModel) -> Traffic | None:

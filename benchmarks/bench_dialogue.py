@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -126,9 +126,10 @@ def proc_cpu_s(pid: int) -> float | None:
 class ServerProcess:
     """The scripted OpenAI server in its own process (its CPU is not billed to us)."""
 
-    def __init__(self, latency: float, slots: int) -> None:
+    def __init__(self, latency: float, slots: int | None, extra: Sequence[str] = ()) -> None:
         self.latency = latency
         self.slots = slots
+        self.extra = list(extra)
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
 
@@ -141,8 +142,8 @@ class ServerProcess:
             "0",
             "--latency",
             str(self.latency),
-            "--max-concurrency",
-            str(self.slots),
+            *(["--max-concurrency", str(self.slots)] if self.slots else []),
+            *self.extra,
         ]
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
         line: list[str] = []
@@ -181,7 +182,7 @@ def make_spec(
     *,
     samples: int,
     rounds: int,
-    concurrency: int,
+    concurrency: int | str,
     checkpointer: str,
     max_tokens: int,
 ) -> RunSpec:

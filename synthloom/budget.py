@@ -7,7 +7,8 @@ finish first do not make the long ones in flight look cheap: the measured cost p
 planned call (mean plus one standard deviation once a few finished, the largest seen
 before that; a ceiling from the spec before any finished) times the sample's size.
 A sample in flight counts at the larger of what it spent and its expectation. So a
-budget is held to about one sample, not to `concurrency` samples.
+budget is held to about one sample, not to `concurrency` samples. With nothing
+measured yet, one sample may start as a probe (the ceiling is no measurement).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Admission:
         while True:
             if len(self.in_flight) < self.slots():
                 reason = self.over_budget(size)
-                if reason is None:
+                if reason is None or self._probe():
                     tally = self.in_flight[sample_id] = Tally()
                     self.sizes[sample_id] = max(1, size)
                     return tally
@@ -143,6 +144,18 @@ class Admission:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
+
+    def _probe(self) -> bool:
+        """Whether one sample may start as a probe of what samples cost.
+
+        Only while none has finished in this run and none is in flight, and the folder
+        is under its limits: the spec's ceiling is no measurement.
+        """
+        if self.in_flight or self._cost.n or self._tokens.n:
+            return False
+        under_cost = self.max_cost is None or self.spent() < self.max_cost
+        under_tokens = self.max_tokens is None or self.tokens_used() < self.max_tokens
+        return under_cost and under_tokens
 
     def leave(self, sample_id: str, finished: bool) -> None:
         """A sample ended; `finished` ones (not cancelled) teach the expectation."""

@@ -319,18 +319,18 @@ def test_a_token_budget_stops_the_run_and_a_higher_one_resumes_it(
     output = tmp_path / "run"
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(spec_yaml(server.base_url, output, samples=6, concurrency=1))
-    # One token: no sample is expected to fit, so none starts.
+    # One token: the first sample starts (nothing spent yet), none after it.
     stopped = cli("run", str(spec_path), "--no-progress", "--budget-tokens", "1", cwd=tmp_path)
     assert stopped.returncode == 2
     assert "token budget reached" in stopped.stderr and "of 1 tokens used" in stopped.stderr
     manifest = read_manifest(output)
-    assert manifest["status"] == "stopped" and manifest["counts"]["pending"] == 6
-    first = cli("run", str(spec_path), "--no-progress", "--samples", "2", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    spent = read_manifest(output)["usage"]["total_tokens"]
-    # The budget counts every run into the folder: the same total stops a resume at once.
+    assert manifest["status"] == "stopped"
+    assert manifest["counts"]["accepted"] + manifest["counts"]["rejected"] == 1
+    assert manifest["counts"]["pending"] == 5
+    spent = manifest["usage"]["total_tokens"]
+    # The budget counts every run into the folder: the same limit stops a resume at once.
     again = cli("run", str(spec_path), "--no-progress", "--budget-tokens", str(spent), cwd=tmp_path)
-    assert again.returncode == 2 and read_manifest(output)["counts"]["pending"] == 4
+    assert again.returncode == 2 and read_manifest(output)["counts"]["pending"] == 5
     done = cli("run", str(spec_path), "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     final = assert_counts_consistent(output, 6)
