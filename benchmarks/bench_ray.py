@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -39,7 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agents.endpoints import open_models  # noqa: E402
-from synthloom.execution.driver import RayDatasetRun  # noqa: E402
+from synthloom.execution.config import ExecutionSpec  # noqa: E402
+from synthloom.execution.driver import RayDatasetRun, connect  # noqa: E402
 from synthloom.runner import DatasetRun  # noqa: E402
 from synthloom.spec import RunSpec, parse_spec  # noqa: E402
 
@@ -183,17 +185,14 @@ def main() -> None:
     parser.add_argument("--skip-in-process", action="store_true")
     args = parser.parse_args()
 
-    import logging
-
-    import ray
-
     server, base_url = start_server(args.latency, args.slots)
     folder = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     rows: dict[str, Any] = {}
+    cluster = contextlib.ExitStack()
     try:
         began = time.monotonic()
-        ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR, object_store_memory=200 * 1024 * 1024)  # fmt: skip
+        # The cluster `--ray local` starts, started once for every configuration.
+        cluster.enter_context(connect(ExecutionSpec(ray="local"), 2))
         rows["cluster_start_s"] = round(time.monotonic() - began, 2)
         spec = spec_for(base_url, folder / "run", args.samples, args.concurrency)
         configs: list[tuple[str, int | None]] = [("ray_1", 1), ("ray_2", 2)]
@@ -206,7 +205,7 @@ def main() -> None:
             rows["ray_2"]["calls_per_s"] / rows["ray_1"]["calls_per_s"], 2
         )
     finally:
-        ray.shutdown()
+        cluster.close()
         server.terminate()
         server.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)

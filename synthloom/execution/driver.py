@@ -95,7 +95,13 @@ def connect(execution: ExecutionSpec, workers: int) -> Iterator[ClusterInfo]:
         }
         if address == "local":
             cpus = max(os.cpu_count() or 1, int(workers * execution.worker_cpus + 0.999))
-            options |= {"num_cpus": cpus, "object_store_memory": LOCAL_OBJECT_STORE_BYTES}
+            options |= {
+                "num_cpus": cpus,
+                "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
+                # Ray nices workers to 15 by default; here they *are* the run, and beside
+                # other work on a shared machine they would get a sliver of the CPU.
+                "_system_config": {"worker_niceness": 0},
+            }
         try:
             ray.init(address=address, **options)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
