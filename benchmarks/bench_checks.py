@@ -87,7 +87,7 @@ models:
     }
 
 
-def cost_per_turn(path: Path, repeats: int = 5) -> dict[str, float]:
+def cost_per_turn(path: Path, repeats: int = 5) -> dict[str, float | None]:
     """CPU microseconds per `first_problem` call on ~2,000-character assistant turns.
 
     CPU time, not wall time, so other work on the machine does not count; the first
@@ -99,6 +99,8 @@ def cost_per_turn(path: Path, repeats: int = 5) -> dict[str, float]:
         for i, turn in enumerate(turns):
             if turn["role"] == "assistant" and 1800 <= len(turn["content"]) <= 2200:
                 cases.append((turn, turns[:i]))
+    if not cases:  # the Korean exchanges are short: nothing of that size to time
+        return {"turns": 0, "median_us": None, "p95_us": None, "first_call_p95_us": None}
     ctx = default_context()
     times = []
     for turn, history in cases:
@@ -159,11 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     for kind, tally in bad["kinds"].items():
         print(f"  {kind:12s} {tally['labelled']:4d}  caught {tally['recall']:.1%}")
     print(f"  overall caught {bad['recall']:.1%}   (target >= 95%, each kind >= 90%)")
-    print(
-        f"cost: {cost['median_us']:.0f} us median, {cost['p95_us']:.0f} us p95 per "
-        f"~2,000-char turn ({cost['turns']} turns), first sight p95 "
-        f"{cost['first_call_p95_us']:.0f} us   (target < 1000 us)"
-    )
+    if cost["turns"]:
+        print(
+            f"cost: {cost['median_us']:.0f} us median, {cost['p95_us']:.0f} us p95 per "
+            f"~2,000-char turn ({cost['turns']} turns), first sight p95 "
+            f"{cost['first_call_p95_us']:.0f} us   (target < 1000 us)"
+        )
     targets = {
         "user<=5%": rate["user"] <= 0.05,
         "assistant<=3%": rate["assistant"] <= 0.03,
@@ -171,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "curation<=5%": good["curation_good_drop_rate"] <= 0.05,
         "recall>=95%": bad["recall"] >= 0.95,
         "each>=90%": all(t["recall"] >= 0.9 for t in bad["kinds"].values()),
-        "cost<1ms": cost["first_call_p95_us"] < 1000,
+        "cost<1ms": not cost["turns"] or (cost["first_call_p95_us"] or 0) < 1000,
     }
     print("targets: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in targets.items()))
     if args.json:
