@@ -26,7 +26,7 @@ from graphs.openings import OpeningCheck
 from knowledge.grounding import open_knowledge
 from synthloom import __version__
 from synthloom.core.layouts import render_cot
-from synthloom.core.records import Grounded, Plan, SampleRecord, Turn, Usage
+from synthloom.core.records import Grounded, Plan, SampleMeta, SampleRecord, Turn, Usage
 from synthloom.rundir import now_iso
 from synthloom.spec import RunSpec
 
@@ -224,7 +224,7 @@ class DialogueTask(_Grounded):
         }
         if final.get("novelty_retries"):
             meta["novelty_retries"] = final["novelty_retries"]  # openings that repeated
-        return SampleRecord(messages=messages, metadata=meta)
+        return SampleRecord(messages=messages, metadata=SampleMeta.model_validate(meta))
 
     def partial_messages(self, final: dict[str, Any]) -> list[Turn]:
         """The accepted turns before the rejection."""
@@ -283,7 +283,7 @@ class CotTask(_Grounded):
         }
         if final.get("novelty_retries"):
             meta["novelty_retries"] = final["novelty_retries"]  # questions that repeated
-        return SampleRecord(messages=messages, metadata=meta)
+        return SampleRecord(messages=messages, metadata=SampleMeta.model_validate(meta))
 
     def partial_messages(self, final: dict[str, Any]) -> list[Turn]:
         """The question and the steps reached, for the reject record."""

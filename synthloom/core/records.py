@@ -7,7 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from typing_extensions import TypedDict
 
 Role = Literal["system", "user", "assistant"]
@@ -150,16 +156,71 @@ class Plan(BaseModel):
     )
 
 
+class SampleMeta(BaseModel):
+    """A sample's metadata: where it came from, what it was shown, what it cost.
+
+    Written by the tasks, read back by curation, the report, resume and the
+    novelty gate. Only the fields a sample has are written (a base sample has no
+    `round`, an ungrounded one no `sources`), so files keep the shape they always
+    had; task-specific fields (`cot`, `curation`, ...) ride along as extras.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    index: int = 0
+    task: str = "dialogue"
+    topic: str = ""
+    conditions: dict[str, str] = Field(default_factory=dict)
+    language: str | None = None
+    round: int = 0
+    leaf: str | None = None
+    attempt: int = 0
+    parent_id: str | None = None
+    operation: str | None = None
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    demos: list[dict[str, Any]] = Field(default_factory=list)
+    knowledge_conditions: dict[str, str] = Field(default_factory=dict)
+    knowledge_conditions_missing: list[str] = Field(default_factory=list)
+    models: dict[str, str] = Field(default_factory=dict)
+    usage: dict[str, int] = Field(default_factory=dict)
+    spec_fingerprint: str | None = None
+    synthloom_version: str | None = None
+    created_at: str | None = None
+    # Dialogues.
+    rounds: int | None = None
+    target_rounds: int | None = None
+    ended_by: str | None = None
+    regenerations: int = 0
+    trimmed_turns: int = 0
+    novelty_retries: int = 0
+    reasoning: dict[str, str] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        extra = self.model_extra or {}
+        return {k: v for k, v in data.items() if k in self.model_fields_set or k in extra}
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> SampleMeta:
+        """The metadata of a sample record as read from a file (a missing id reads as '')."""
+        meta = record.get("metadata")
+        data = dict(meta) if isinstance(meta, Mapping) else {}
+        data.setdefault("id", "")
+        return cls.model_validate(data)
+
+
 class SampleRecord(BaseModel):
     """An accepted sample in OpenAI chat format with its metadata."""
 
     messages: list[Turn]
-    metadata: dict[str, Any]
+    metadata: SampleMeta
 
     @property
     def id(self) -> str:
         """The plan-derived sample id."""
-        return str(self.metadata["id"])
+        return self.metadata.id
 
 
 RejectStatus = Literal["rejected", "failed", "unjudged"]

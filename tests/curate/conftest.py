@@ -11,7 +11,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import GenericFakeChatModel
 
-from synthloom.core.records import Plan, RejectRecord, Turn
+from synthloom.core.records import Plan, RejectRecord, SampleMeta, Turn
 from synthloom.core.textstats import words_of
 from synthloom.curate.sample import Sample
 from synthloom.planning import make_plans
@@ -237,7 +237,8 @@ def build_run(
         final = {"turns": turns, "usage": usage, "ended_by": "budget"}
         record = task.record(plan, final)
         if extra_meta:
-            record.metadata.update(extra_meta(plan))
+            meta = {**record.metadata.model_dump(mode="json"), **extra_meta(plan)}
+            record = record.model_copy(update={"metadata": SampleMeta.model_validate(meta)})
         run_dir.write_sample(record)
         counts.accepted += 1
     run_dir.close()

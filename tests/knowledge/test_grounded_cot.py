@@ -58,9 +58,9 @@ async def test_snippets_and_demos_reach_the_cot_roles_and_ids_the_record(example
 
     spec = parse_spec(f"task: cot\nsamples: 1\ntopics: [{TOPIC}]\n", source="cot.yaml")
     record = CotTask(spec, {"user_simulator": writer, "assistant": reasoner}).record(PLAN, out)
-    assert [s["id"] for s in record.metadata["sources"]] == out["grounding"]["sources"]
-    assert [s["text"] for s in record.metadata["sources"]] == [c.text for c in stored]
-    assert [d["id"] for d in record.metadata["demos"]] == [out["grounding"]["demos"][0]["id"]]
+    assert [s["id"] for s in record.metadata.sources] == out["grounding"]["sources"]
+    assert [s["text"] for s in record.metadata.sources] == [c.text for c in stored]
+    assert [d["id"] for d in record.metadata.demos] == [out["grounding"]["demos"][0]["id"]]
     assert all(chunk.text not in json.dumps(record.messages) for chunk in stored)
 
 
@@ -78,4 +78,5 @@ async def test_without_a_knowledge_base_nothing_is_grounded() -> None:
     assert "Reference information" not in str(writer.prompts[0][0].content)
     spec = parse_spec(f"task: cot\nsamples: 1\ntopics: [{TOPIC}]\n", source="cot.yaml")
     record = CotTask(spec, {"user_simulator": writer, "assistant": reasoner}).record(PLAN, out)
-    assert "sources" not in record.metadata
+    assert record.metadata.sources == []
+    assert "sources" not in record.model_dump(mode="json")["metadata"]  # not written at all
