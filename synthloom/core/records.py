@@ -178,8 +178,9 @@ class SampleMeta(BaseModel):
     attempt: int = 0
     parent_id: str | None = None
     operation: str | None = None
-    sources: list[dict[str, Any]] = Field(default_factory=list)
-    demos: list[dict[str, Any]] = Field(default_factory=list)
+    # Chunks and demos as recorded: `{id, text, ...}` mappings (older files: bare text).
+    sources: list[dict[str, Any] | str] = Field(default_factory=list)
+    demos: list[dict[str, Any] | str] = Field(default_factory=list)
     knowledge_conditions: dict[str, str] = Field(default_factory=dict)
     knowledge_conditions_missing: list[str] = Field(default_factory=list)
     models: dict[str, str] = Field(default_factory=dict)

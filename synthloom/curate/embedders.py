@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from numpy.typing import NDArray
 
-KNOWLEDGE_MODULE = "knowledge.embeddings"
 MULTILINGUAL_THRESHOLD = 0.96  # chosen on the fit half: benchmarks/bench_dedup_korean.py
 
 
@@ -35,26 +33,27 @@ def default_embedder(
     here, so a missing or corrupt model file is a note in the output rather than an
     error halfway through a pass.
     """
+    # Imported here: loading the ONNX runtime costs a second, and curation without a
+    # semantic pass never needs it.
+    from knowledge.spec import LOCAL_MODEL, MULTILINGUAL_MODEL, EmbeddingSpec
+
     try:
-        module: Any = importlib.import_module(KNOWLEDGE_MODULE)
-    except ImportError as exc:
-        return None, f"no embedder: {KNOWLEDGE_MODULE} is not importable ({exc})"
+        from knowledge import embeddings as local
+    except ImportError as exc:  # pragma: no cover - onnxruntime ships with the package
+        return None, f"no embedder: knowledge.embeddings is not importable ({exc})"
     others = sorted({code for code in languages if code != "en"})
-    english_model = getattr(module, "LOCAL_MODEL", "local model")
+    factory: Callable[[], Embeddings]
     if others:
-        multilingual = getattr(module, "MULTILINGUAL_MODEL", "multilingual model")
         spec = (
-            named if named is not None and getattr(named, "model", None) != english_model else None
+            named if isinstance(named, EmbeddingSpec) and named.model != LOCAL_MODEL else None
         )
-        factory = (lambda: module.make_embeddings(spec)) if spec else module.MultilingualEmbeddings
+        factory = (lambda: local.make_embeddings(spec)) if spec else local.MultilingualEmbeddings
         label = (
-            embedder_name_of_spec(spec) if spec else f"{multilingual} (local)"
+            embedder_name_of_spec(spec) if spec else f"{MULTILINGUAL_MODEL} (local)"
         ) + f", chosen for {', '.join(others)}"
     else:
-        factory = getattr(module, "default_embeddings", None)
-        if factory is None:
-            return None, f"no embedder: {KNOWLEDGE_MODULE} has no default_embeddings()"
-        label = f"{english_model} (local)"
+        factory = local.default_embeddings
+        label = f"{LOCAL_MODEL} (local)"
     try:
         embedder = factory()
         embedder.embed_query("synthloom")

@@ -58,9 +58,10 @@ async def test_snippets_and_demos_reach_the_cot_roles_and_ids_the_record(example
 
     spec = parse_spec(f"task: cot\nsamples: 1\ntopics: [{TOPIC}]\n", source="cot.yaml")
     record = CotTask(spec, {"user_simulator": writer, "assistant": reasoner}).record(PLAN, out)
-    assert [s["id"] for s in record.metadata.sources] == out["grounding"]["sources"]
-    assert [s["text"] for s in record.metadata.sources] == [c.text for c in stored]
-    assert [d["id"] for d in record.metadata.demos] == [out["grounding"]["demos"][0]["id"]]
+    meta = record.model_dump(mode="json")["metadata"]
+    assert [s["id"] for s in meta["sources"]] == out["grounding"]["sources"]
+    assert [s["text"] for s in meta["sources"]] == [c.text for c in stored]
+    assert [d["id"] for d in meta["demos"]] == [out["grounding"]["demos"][0]["id"]]
     assert all(chunk.text not in json.dumps(record.messages) for chunk in stored)
 
 
