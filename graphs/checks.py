@@ -22,9 +22,10 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from graphs.patterns import compiled as language_patterns
+from synthloom.core.config import StrictModel
 from synthloom.core.records import Reason, Role, Turn
 from synthloom.core.textstats import (
     covered_share,
@@ -67,14 +68,12 @@ class Finding:
         return self.text
 
 
-class TurnChecks(BaseModel):
+class TurnChecks(StrictModel):
     """`dialogue.checks`: which per-turn checks run, and their thresholds.
 
     The defaults were chosen on the ShareGPT `fit` half and measured on the `holdout`
     half and on labelled failures (README, "Quality gates").
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     empty: bool = True
     length: bool = True

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from prompts import PromptSource, language_name
 from synthloom.core import names
+from synthloom.core.config import StrictModel
 
 LANGUAGE = "language"
 ENGLISH = "en"
@@ -68,15 +69,13 @@ def describe(codes: Sequence[str]) -> str:
     return ", ".join(f"{language_name(c)} ({c})" for c in codes)
 
 
-class PromptsSpec(BaseModel):
+class PromptsSpec(StrictModel):
     """`prompts`: folders of prompt files that replace the packaged ones, file by file.
 
     A file the folder lacks is the packaged one. For a sample in language L the
     lookup is `languages[L]`, then `dir/L/`, then the packaged `prompts/L/`, then the
     English file with an instruction to write in L.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dir: Path | None = Field(
         default=None, description="A folder of prompt overrides for the generation roles."

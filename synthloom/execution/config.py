@@ -6,15 +6,14 @@ importing Ray or the driver.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from synthloom.core.config import StrictModel
 from synthloom.core.errors import SynthloomError
 
 
-class ExecutionSpec(BaseModel):
+class ExecutionSpec(StrictModel):
     """Where samples run: this process (the default), N local processes, or a Ray cluster."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     ray: str | None = Field(
         default=None,
@@ -50,10 +49,8 @@ class ExecutionSpec(BaseModel):
         return self.ray is not None or self.workers is not None
 
 
-class PostgresCheckpointer(BaseModel):
+class PostgresCheckpointer(StrictModel):
     """`checkpointer: {postgres: DSN}`: checkpoints any worker on any node can resume from."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     postgres: str = Field(
         min_length=1,
