@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -87,12 +88,14 @@ def test_a_driver_killed_mid_run_resumes_with_ray_local(tmp_path: Path, no_stray
         assert 3 <= before < SAMPLES
         assert read_manifest(output)["status"] == "running"  # what a kill leaves
 
+        # Another number of workers: where a sample runs is not part of the dataset.
         again = cli(
-            "run", str(spec_path), "--no-progress", "--ray", "local", "--workers", "2",
+            "run", str(spec_path), "--no-progress", "--ray", "local", "--workers", "1",
             cwd=tmp_path, timeout=240,
         )  # fmt: skip
         assert again.returncode == 0, again.stderr
-        assert f"({before} already done)" in again.stderr or "already done" in again.stderr
+        done = re.search(r"\((\d+) already done\)", again.stderr)
+        assert done is not None and int(done.group(1)) >= before, again.stderr
     spec = make_spec(server.base_url, output, samples=SAMPLES, concurrency=4)
     ids = [r["metadata"]["id"] for r in read_jsonl(output / "samples.jsonl")]
     rejected = [r["id"] for r in read_jsonl(output / "rejects.jsonl")]
@@ -100,7 +103,7 @@ def test_a_driver_killed_mid_run_resumes_with_ray_local(tmp_path: Path, no_stray
     assert set(ids + rejected) == {p.id for p in plans_of(spec)}
     manifest = read_manifest(output)
     assert manifest["status"] == "completed"
-    assert manifest["execution"]["workers"] == 2
+    assert manifest["execution"]["workers"] == 1
     assert assert_counts_consistent(output, requested=SAMPLES)["pending"] == 0
 
 
