@@ -14,7 +14,9 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager, suppress
@@ -102,6 +104,9 @@ def connect(execution: ExecutionSpec, workers: int) -> Iterator[ClusterInfo]:
                 # other work on a shared machine they would get a sliver of the CPU.
                 "_system_config": {"worker_niceness": 0},
             }
+        # Ray's core installs its own SIGTERM/SIGINT handlers (log, then abort): the run's
+        # drain-then-exit handling (synthloom.signals) is put back over them.
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             ray.init(address=address, **options)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
@@ -115,6 +120,10 @@ def connect(execution: ExecutionSpec, workers: int) -> Iterator[ClusterInfo]:
                 f"execution.ray: cannot reach the Ray cluster at {address!r} "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {hint}"
             ) from None
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                for sig, handler in saved.items():
+                    signal.signal(sig, handler)
     try:
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
         yield ClusterInfo(

@@ -128,3 +128,17 @@ def test_a_local_knowledge_folder_is_refused_for_many_workers(tmp_path: Path) ->
     assert "chroma run --path" in str(caught.value) and "knowledge.server" in str(caught.value)
     with pytest.raises(ExecutionError, match="several worker processes"):
         check_shared_state(spec, nodes=1)
+
+
+def test_starting_ray_keeps_the_runs_signal_handling(no_stray_ray: None) -> None:
+    # Ray's core would otherwise abort the driver on SIGTERM instead of draining the run.
+    def drain(signum: int, frame: object) -> None:
+        raise AssertionError("not called")
+
+    saved = signal.signal(signal.SIGTERM, drain)
+    try:
+        with connect(ExecutionSpec(ray="local", workers=1), 1) as cluster:
+            assert cluster.started_here and cluster.nodes == 1
+            assert signal.getsignal(signal.SIGTERM) is drain
+    finally:
+        signal.signal(signal.SIGTERM, saved)
