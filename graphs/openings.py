@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from synthloom.core.records import Plan, Turn
+from graphs.common import rejected
+from synthloom.core.records import Plan, Reason, Turn
 
 
 class CoveredOpening(Protocol):
@@ -72,14 +73,11 @@ def check_opening(
     attempts = int(state.get(attempts_key, 0)) + 1
     if attempts > max_regenerations:
         first = nearest[0]
-        return {
-            "outcome": "rejected",
-            "reason": (
-                f"near_duplicate of {first.of} (opening, word n-gram Jaccard "
-                f"{first.similarity:.2f}; still repeating after {attempts} tries)"
-            ),
-            "novelty_retries": retries,
-        }
+        text = (
+            f"near_duplicate of {first.of} (opening, word n-gram Jaccard "
+            f"{first.similarity:.2f}; still repeating after {attempts} tries)"
+        )
+        return {**rejected(Reason("near_duplicate", text)), "novelty_retries": retries}
     update = {attempts_key: attempts, "novelty_retries": retries}
     if attempts_key == "attempts":
         update["regenerations"] = int(state.get("regenerations", 0)) + 1

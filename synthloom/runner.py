@@ -477,7 +477,7 @@ class DatasetRun:
             live.new_samples += 1
         else:
             reason = str(final.get("reason") or "dialogue ended without an outcome")
-            code = final.get("reason_code") or "no_outcome"
+            code = final.get("reason_code") or (None if final.get("reason") else "no_outcome")
             if repeats is not None:
                 novelty = self.spec.novelty
                 reason = near_duplicate_reason(repeats, novelty.threshold, novelty.ngram)
