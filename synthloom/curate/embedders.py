@@ -44,9 +44,7 @@ def default_embedder(
     others = sorted({code for code in languages if code != "en"})
     factory: Callable[[], Embeddings]
     if others:
-        spec = (
-            named if isinstance(named, EmbeddingSpec) and named.model != LOCAL_MODEL else None
-        )
+        spec = named if isinstance(named, EmbeddingSpec) and named.model != LOCAL_MODEL else None
         factory = (lambda: local.make_embeddings(spec)) if spec else local.MultilingualEmbeddings
         label = (
             embedder_name_of_spec(spec) if spec else f"{MULTILINGUAL_MODEL} (local)"
