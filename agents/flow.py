@@ -420,7 +420,8 @@ class FlowTransport(httpx2.AsyncBaseTransport):
             status = response.status_code
             if status in (429, 503):
                 retry_after = retry_after_s(response.headers)
-            elif status == 200:
+            elif status == 200 and "json" in response.headers.get("content-type", ""):
+                # A whole JSON answer (a stream of events is left to flow as it comes).
                 await response.aread()
                 self._count(response.content)
             return response

@@ -29,21 +29,25 @@ def test_a_429_with_retry_after_pauses_the_other_workers(server: ScriptedOpenAIS
     first, second = make_chat_model(spec, traffic=traffic), make_chat_model(spec, traffic=traffic)
     server.fail_next(429, retry_after=0.8)
 
-    async def timed(model: object, delay: float) -> float:
-        await asyncio.sleep(delay)
-        await model.ainvoke([HumanMessage("hello")])  # type: ignore[attr-defined]
-        return time.monotonic()
-
-    async def both() -> tuple[float, float, float]:
-        start = time.monotonic()
-        a, b = await asyncio.gather(timed(first, 0.0), timed(second, 0.2))
-        return start, a, b
-
-    start, _, second_done = asyncio.run(both())
-    # The second model's request came after the 429 and waited out its Retry-After.
-    assert second_done - start >= 0.8
-    assert server.status_counts == {429: 1, 200: 2}
     flow = traffic.flow(server.base_url)
+
+    async def after_the_429() -> tuple[float, float]:
+        while not flow.throttled:  # the first model's request has had its 429
+            await asyncio.sleep(0.01)
+        seen = time.monotonic()
+        await second.ainvoke([HumanMessage("hello")])
+        return seen, time.monotonic()
+
+    async def both() -> tuple[float, float]:
+        _, (seen, done) = await asyncio.gather(
+            first.ainvoke([HumanMessage("hello")]), after_the_429()
+        )
+        return seen, done
+
+    seen, done = asyncio.run(both())
+    # The second model's request waited out the first one's Retry-After (less the poll).
+    assert done - seen >= 0.7
+    assert server.status_counts == {429: 1, 200: 2}
     assert (flow.calls, flow.throttled) == (3, 1)
     calls, prompt, cached, completion = traffic.meter.total.models["m"]
     assert calls == 2 and prompt > 0 and completion > 0 and cached == 0
