@@ -125,8 +125,18 @@ class LeanChatOpenAI(ChatOpenAI):
         except openai.APIError as exc:
             _handle_openai_api_error(exc)
             raise
-        message = self._create_chat_result(response).generations[0].message
+        result = self._create_chat_result(response)
+        generation = result.generations[0]
+        message = generation.message
         assert isinstance(message, AIMessage)
+        # As the full path does: the finish reason (a cut at max_tokens), the token usage and
+        # the model name live in llm_output and generation_info; they belong on the message.
+        message.response_metadata = {
+            **(result.llm_output or {}),
+            "model_provider": "openai",
+            **(generation.generation_info or {}),
+            **message.response_metadata,
+        }
         return message
 
     def _lean(self, config: RunnableConfig | None) -> bool:
