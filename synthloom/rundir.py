@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,6 +172,12 @@ class RunDir:
         if self._samples is None:
             raise RuntimeError("open_writers() first")
         self._samples.append(record.model_dump(mode="json"))
+
+    def write_sample_lines(self, lines: Sequence[str]) -> None:
+        """Append accepted samples already encoded (`core.store.encode_line`), in one write."""
+        if self._samples is None:
+            raise RuntimeError("open_writers() first")
+        self._samples.append_encoded(lines)
 
     def write_reject(self, record: RejectRecord) -> None:
         """Append a rejected or failed sample with its reason."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -69,6 +69,11 @@ def iter_records(path: Path, *, missing_ok: bool = True) -> Iterator[dict[str, A
             yield record
 
 
+def encode_line(record: dict[str, Any]) -> str:
+    """One record as the line an appender writes: JSON, secrets masked, newline-ended."""
+    return redact(json.dumps(record, ensure_ascii=False)) + "\n"
+
+
 class JsonlAppender:
     """Appends one JSON record per line, each in a single write."""
 
@@ -79,7 +84,13 @@ class JsonlAppender:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write the record now; it is on disk once this returns (barring a power cut)."""
-        data = memoryview((redact(json.dumps(record, ensure_ascii=False)) + "\n").encode())
+        self.append_encoded([encode_line(record)])
+
+    def append_encoded(self, lines: Sequence[str]) -> None:
+        """Write lines made by `encode_line` (elsewhere: a Ray worker), all in one write."""
+        if not lines:
+            return
+        data = memoryview("".join(lines).encode())
         try:
             while data:
                 written = os.write(self._fd, data)

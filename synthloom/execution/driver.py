@@ -18,7 +18,8 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sized
+from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +28,11 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
-from synthloom.core.records import Plan
+from synthloom.core.records import Plan, SampleRecord, Usage
 from synthloom.execution.config import ExecutionError, ExecutionSpec
 from synthloom.execution.worker import WORKER_CHECKPOINTS, SampleWorker
+from synthloom.inflight import InFlight
+from synthloom.novelty import near_duplicate_reason
 from synthloom.runner import DatasetRun, RunResult, _Live
 from synthloom.spec import RunSpec
 
@@ -39,6 +42,8 @@ LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 SPARE_CALLS = 4
 # Seconds to open a TCP connection to a cluster's address before calling it unreachable.
 PROBE_TIMEOUT_S = 5.0
+# Seconds a worker gathers more finished samples after the first, before sending them back.
+BATCH_WINDOW_S = 0.05
 # Seconds workers get to close their checkpointers and model servers at the end.
 STOP_S = 10.0
 
@@ -165,10 +170,17 @@ class _Worker:
     index: int
     share: int
     actor: Any = None
-    busy: int = 0
     alive: bool = True
     node: str = ""
     requested: float = 0.0
+    plans: dict[str, Plan] = field(default_factory=dict)
+    """The plans dealt to it whose outcomes have not come back."""
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
 
 
 class NoWorkers(Exception):  # noqa: N818 - a condition the driver turns into a stop
@@ -203,6 +215,7 @@ class WorkerPool:
         self._remote = ray.remote(SampleWorker)
         self._changed = asyncio.Condition()
         self._replacing: dict[int, asyncio.Task[None]] = {}
+        self._joined: asyncio.Future[None] | None = None
         self.stats = PoolStats()
 
     async def start(self) -> None:
@@ -258,27 +271,28 @@ class WorkerPool:
         self.stats.nodes.add(worker.node)
         self.stats.pids.append(int(info["pid"]))
 
-    async def acquire(self) -> _Worker:
-        """The live worker with the most free slots, waiting for one if all are busy."""
+    def live(self) -> list[_Worker]:
+        """The workers that are up (replacements join as they start)."""
+        return [w for w in self.workers if w.alive]
+
+    async def wait_for_worker(self) -> None:
+        """Wait until some worker is up; `NoWorkers` if none is and none is coming."""
         async with self._changed:
-            while True:
-                free = [w for w in self.workers if w.alive and w.busy < w.share]
-                if free:
-                    worker = max(free, key=lambda w: w.share - w.busy)
-                    worker.busy += 1
-                    return worker
-                if not any(w.alive for w in self.workers) and not self._replacing:
+            while not self.live():
+                if not self._replacing:
                     raise NoWorkers(
                         f"every Ray worker was lost and none could be started again within "
                         f"{self.execution.start_timeout_s:g}s; the samples they had are pending"
                     )
                 await self._changed.wait()
 
-    async def release(self, worker: _Worker) -> None:
-        """A slot is free again."""
-        async with self._changed:
-            worker.busy -= 1
-            self._changed.notify_all()
+    def joined(self) -> asyncio.Future[None] | None:
+        """A future done when a replacement joins (None: none is on its way)."""
+        if not self._replacing:
+            return None
+        if self._joined is None or self._joined.done():
+            self._joined = asyncio.get_running_loop().create_future()
+        return self._joined
 
     def lost(self, worker: _Worker) -> None:
         """Mark a worker dead (once) and ask Ray for a replacement in the same slot."""
@@ -302,6 +316,8 @@ class WorkerPool:
             self.workers.append(fresh)
         finally:
             self._replacing.pop(fresh.index, None)
+            if self._joined is not None and not self._joined.done():
+                self._joined.set_result(None)
             async with self._changed:
                 self._changed.notify_all()
 
@@ -328,6 +344,68 @@ def _first_line(exc: BaseException) -> str:
     return text[-1] if text else type(exc).__name__
 
 
+class _Feed:
+    """The plans still to deal: those given back by lost workers first, then the rest."""
+
+    def __init__(self, plans: Iterator[Plan]) -> None:
+        self._plans = plans
+        self._again: deque[Plan] = deque()
+        self._next: Plan | None = None
+
+    def again(self, plans: Iterable[Plan]) -> None:
+        self._again.extend(plans)
+
+    def take(self, count: int) -> list[Plan]:
+        taken: list[Plan] = []
+        while len(taken) < count:
+            if self._again:
+                taken.append(self._again.popleft())
+            elif self._next is not None:
+                taken.append(self._next)
+                self._next = None
+            elif (plan := next(self._plans, None)) is not None:
+                taken.append(plan)
+            else:
+                break
+        return taken
+
+    def more(self) -> bool:
+        if self._again or self._next is not None:
+            return True
+        self._next = next(self._plans, None)
+        return self._next is not None
+
+
+class _RemoteFlight(InFlight):
+    """Samples in flight on the workers; `cancel_all` makes the driver cancel them there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.cancelled = False
+        self._event = asyncio.Event()
+        self._waiter: asyncio.Future[Any] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def cancel_all(self) -> int:
+        self.cancelled = True
+        self._event.set()
+        return self.count
+
+    def waiter(self) -> asyncio.Future[Any]:
+        """A future done once `cancel_all` was called (one, reused while it waits)."""
+        if self._waiter is None or self._waiter.done():
+            self._waiter = asyncio.ensure_future(self._event.wait())
+        return self._waiter
+
+    def close(self) -> None:
+        if self._waiter is not None:
+            self._waiter.cancel()
+            self._waiter = None
+
+
 class RayDatasetRun(DatasetRun):
     """A `DatasetRun` whose samples run on Ray worker actors."""
 
@@ -344,6 +422,8 @@ class RayDatasetRun(DatasetRun):
         self.resumed_turns = 0
         self._redealt: set[str] = set()
         self._settled_redealt: set[str] = set()
+        self._remote_flight = _RemoteFlight()
+        self._in_flight = self._remote_flight
 
     async def _run(self) -> RunResult:
         wanted = self.execution.workers
@@ -392,67 +472,170 @@ class RayDatasetRun(DatasetRun):
         todo: Iterable[Plan],
         live: _Live,
     ) -> None:
+        """Deal plans to the workers in batches and record their outcomes as they come.
+
+        Each live worker has at most one `exchange` call outstanding: it carries the
+        plans that refill the worker's free slots and returns the outcomes finished
+        since the last one, so Ray carries a batch per round trip instead of a call per
+        sample. The driver writes each batch's accepted samples in one append.
+        """
         pool = await self._start_pool()
-        pending: Iterator[Plan] = iter(todo)
+        feed = _Feed(iter(todo))
+        flight = self._remote_flight
+        calls: dict[asyncio.Task[list[dict[str, Any]]], _Worker] = {}
         with self._progress(live) as (progress, task_id):
-
-            async def slot() -> None:
-                for plan in pending:
-                    self._check_budget(live)
-                    if live.stop_reason or live.interrupted:
-                        return
-                    if not await self._in_flight.run(plan.id, self._remote(pool, plan, live)):
-                        return  # cancelled by a stop: the sample stays pending
-                    progress.update(task_id, completed=self._finished(live), **self._fields(live))
-
-            slots = sample_slots(self.spec)
-            size = len(todo) if isinstance(todo, Sized) else slots
-            await asyncio.gather(*(slot() for _ in range(min(slots, size))))
-            progress.update(task_id, completed=self._finished(live), **self._fields(live))
-
-    async def _remote(self, pool: WorkerPool, plan: Plan, live: _Live) -> None:
-        """Run one plan on some worker, dealing it again while workers die under it."""
-        import ray
-        from ray.exceptions import RayActorError, RayError
-
-        plan_json = plan.model_dump(mode="json")
-        shown = self._with_covered(plan).model_dump(mode="json")
-        while True:
             try:
-                worker = await pool.acquire()
+                while True:
+                    dealing = not (live.stop_reason or live.interrupted or flight.cancelled)
+                    if dealing:
+                        self._check_budget(live)
+                        dealing = not (live.stop_reason or flight.cancelled)
+                    busy = set(calls.values())
+                    for worker in pool.live():
+                        if worker in busy:
+                            continue
+                        batch = feed.take(worker.share - len(worker.plans)) if dealing else []
+                        if batch or worker.plans:
+                            calls[self._exchange(worker, batch)] = worker
+                    if flight.cancelled:
+                        await self._cancel_remote(pool, calls, live)
+                        return
+                    if not calls:
+                        if not feed.more() or not dealing:
+                            return
+                        await pool.wait_for_worker()  # every worker lost: a replacement
+                        continue
+                    joined = pool.joined()
+                    waits: set[asyncio.Future[Any]] = {*calls, flight.waiter()}
+                    if joined is not None:
+                        waits.add(joined)
+                    done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    for call in [c for c in calls if c in done]:
+                        self._received(pool, calls.pop(call), call, feed, live)
+                    progress.update(task_id, completed=self._finished(live), **self._fields(live))
             except NoWorkers as exc:
                 self._stop(live, str(exc))
-                return
-            ref = worker.actor.run.remote(plan_json, shown)
-            try:
-                outcome: dict[str, Any] = await ref
-            except asyncio.CancelledError:
-                ray.cancel(ref)  # the worker stops the graph where it is; its checkpoint stays
-                raise
-            except RayActorError:
-                pool.lost(worker)
-                self.rerun += 1
-                self._redealt.add(plan.id)
-                continue
-            except RayError as exc:
-                self._on_error(plan, exc, live)
-                return
             finally:
-                await pool.release(worker)
+                for call in calls:
+                    call.cancel()
+                flight.count = 0
+                flight.close()
+            progress.update(task_id, completed=self._finished(live), **self._fields(live))
+
+    def _exchange(self, worker: _Worker, batch: list[Plan]) -> asyncio.Task[list[dict[str, Any]]]:
+        """Send `batch` to the worker with one `exchange` call; the task brings outcomes."""
+        items: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        for plan in batch:
+            worker.plans[plan.id] = plan
+            shown = self._with_covered(plan)
+            items.append(
+                (
+                    plan.model_dump(mode="json"),
+                    None if shown is plan else shown.model_dump(mode="json"),
+                )
+            )
+        self._remote_flight.count += len(batch)
+        ref = worker.actor.exchange.remote(items, BATCH_WINDOW_S)
+
+        async def call() -> list[dict[str, Any]]:
+            result: list[dict[str, Any]] = await ref
+            return result
+
+        return asyncio.ensure_future(call())
+
+    def _received(
+        self,
+        pool: WorkerPool,
+        worker: _Worker,
+        call: asyncio.Task[list[dict[str, Any]]],
+        feed: _Feed,
+        live: _Live,
+    ) -> None:
+        """Record a batch of outcomes; if the worker died, deal its plans again."""
+        from ray.exceptions import RayActorError
+
+        try:
+            outcomes = call.result()
+        except RayActorError:
+            pool.lost(worker)
+            lost = list(worker.plans.values())
+            worker.plans.clear()
+            self._remote_flight.count -= len(lost)
+            self.rerun += len(lost)
+            self._redealt.update(p.id for p in lost)
+            feed.again(lost)
+            return
+        lines: list[str] = []
+        for outcome in outcomes:
+            plan = worker.plans.pop(str(outcome["id"]), None)
+            if plan is None:
+                continue  # not dealt to this worker (a stale retry): nothing to record
+            self._remote_flight.count -= 1
             pool.stats.done[worker.index] = pool.stats.done.get(worker.index, 0) + 1
-            break
-        if plan.id in self._redealt:
-            # Ids are plan-derived: a second outcome of one plan is dropped, never appended.
-            if plan.id in self._settled_redealt:
-                return
-            self._settled_redealt.add(plan.id)
+            if plan.id in self._redealt:
+                # Ids are plan-derived: a second outcome of one plan is dropped, never appended.
+                if plan.id in self._settled_redealt:
+                    continue
+                self._settled_redealt.add(plan.id)
+            self._record(plan, outcome, lines, live)
+        self.run_dir.write_sample_lines(lines)
+
+    def _record(self, plan: Plan, outcome: dict[str, Any], lines: list[str], live: _Live) -> None:
+        """One outcome into the ledger: `DatasetRun._settle` for a record built remotely."""
         if outcome.get("resumed") is not None:
             self.resumed += 1
             self.resumed_turns += int(outcome["resumed"])
         if "error" in outcome:
             self._count_error(plan, str(outcome["error"]), str(outcome["message"]), live)
+            return
+        live.consecutive_transient = 0
+        usage = outcome.get("usage")
+        accepted = outcome.get("accepted")
+        if accepted is not None:
+            gate = self.gate
+            repeats = None
+            if gate is not None:
+                repeats = gate.admit(SampleRecord.model_validate(accepted["record"]))
+            if repeats is None:
+                lines.append(str(accepted["line"]))
+                live.counts.accepted += 1
+                live.new_samples += 1
+            else:
+                novelty = self.spec.novelty
+                reason = near_duplicate_reason(repeats, novelty.threshold, novelty.ngram)
+                partial = accepted.get("partial") or []
+                self._reject(plan, "rejected", reason, partial, usage, live, "near_duplicate")
         else:
-            self._settle(plan, outcome["final"], live)
+            rejected = outcome["rejected"]
+            self._reject(
+                plan,
+                "rejected",
+                str(rejected["reason"]),
+                rejected["partial"],
+                usage,
+                live,
+                rejected["code"],
+            )
+        live.counts.usage += Usage.of(usage)
+
+    async def _cancel_remote(
+        self,
+        pool: WorkerPool,
+        calls: dict[asyncio.Task[list[dict[str, Any]]], _Worker],
+        live: _Live,
+    ) -> None:
+        """A stop: every worker cancels its samples (they stay pending); what finished is kept."""
+        stops = [w.actor.cancel.remote() for w in pool.live()]
+        with suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*stops, return_exceptions=True), STOP_S)
+        if calls:
+            await asyncio.wait(set(calls), timeout=STOP_S)
+        feed = _Feed(iter(()))
+        for call, worker in list(calls.items()):
+            if call.done() and not call.cancelled() and call.exception() is None:
+                self._received(pool, worker, call, feed, live)
+        for worker in pool.workers:
+            worker.plans.clear()  # cancelled: pending, to be resumed
 
     def _manifest_extra(self) -> dict[str, Any]:
         stats = self.pool.stats if self.pool is not None else PoolStats()
