@@ -408,6 +408,9 @@ class ScriptedOpenAIServer:
         self._status_counts: dict[int, int] = {}
         self._in_flight = 0
         self._max_in_flight = 0
+        # time.monotonic() (system-wide on Linux) of the first and last chat request.
+        self._first_request_at: float | None = None
+        self._last_request_at: float | None = None
         self._request_log: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=REQUEST_LOG_LIMIT
         )
@@ -533,6 +536,7 @@ class ScriptedOpenAIServer:
             self._status_counts.clear()
             self._max_in_flight = self._in_flight
             self._request_log.clear()
+            self._first_request_at = self._last_request_at = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -645,6 +649,9 @@ class ScriptedOpenAIServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_post("/v1/chat/completions", self._handle_chat)
+        # For out-of-process users (benchmarks): the counters as JSON, and their reset.
+        app.router.add_get("/_stats", self._handle_stats)
+        app.router.add_post("/_stats/reset", self._handle_stats_reset)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=self._shutdown_timeout
         )
@@ -666,6 +673,22 @@ class ScriptedOpenAIServer:
         }
         return web.json_response(body)
 
+    async def _handle_stats(self, request: web.Request) -> web.Response:
+        with self._lock:
+            body = {
+                "requests": self._requests,
+                "status_counts": {str(k): v for k, v in self._status_counts.items()},
+                "in_flight": self._in_flight,
+                "max_in_flight": self._max_in_flight,
+                "first_request_at": self._first_request_at,
+                "last_request_at": self._last_request_at,
+            }
+        return web.json_response(body)
+
+    async def _handle_stats_reset(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return web.json_response({"ok": True})
+
     def _finish(
         self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
     ) -> web.Response:
@@ -680,8 +703,12 @@ class ScriptedOpenAIServer:
             payload = json.loads(raw)
         except ValueError:
             payload = None
+        now = time.monotonic()
         with self._lock:
             self._requests += 1
+            if self._first_request_at is None:
+                self._first_request_at = now
+            self._last_request_at = now
             if isinstance(payload, dict):
                 self._request_log.append(payload)
             fault = self._faults.popleft() if self._faults and isinstance(payload, dict) else None
