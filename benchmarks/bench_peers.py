@@ -470,7 +470,8 @@ def print_table(rows: list[Row], config: dict[str, Any]) -> None:
         f"{c['expected_calls']} calls, latency {c['latency_s']} s, {c['slots']} slots, "
         f"peer concurrency {c['concurrency']}, synthloom concurrency "
         f"{c['synthloom_concurrency']}, repeats {c['repeats']}, python {c['python']}, "
-        f"{c['cpus']} cpus, load average {c['loadavg_1m_before']} -> {c['loadavg_1m_after']}"
+        f"{c['cpus']} cpus, load average {c['loadavg_1m_before']} -> {c['loadavg_1m_after']}, "
+        f"synthloom at {c['synthloom_tree']}, {c['date_utc']}"
     )
     header = (
         f"{'contender':<14} {'version':<10} {'calls':>6} {'wall s':>7} {'ideal s':>7} "
@@ -535,6 +536,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def tree_state() -> str:
+    """The commit synthloom's row ran from, with +dirty when tracked files were changed."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "?"
+    return (head or "?") + ("+dirty" if dirty else "")
+
+
 def bench(args: argparse.Namespace, tmp: Path) -> tuple[list[Row], dict[str, Any]]:
     logs = tmp / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -552,6 +570,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> tuple[list[Row], dict[str, Any
         rows[name].version = version_of(c)
         ready.append(c)
     runs: dict[str, list[Run]] = {c.name: [] for c in ready}
+    tree = tree_state()
     load_before = os.getloadavg()[0]
     with ServerProcess(args.latency, args.slots) as server:
         workload = tmp / "workload.json"
@@ -587,6 +606,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> tuple[list[Row], dict[str, Any
         "repeats": args.repeats,
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
+        "synthloom_tree": tree,
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "loadavg_1m_before": round(load_before, 2),
         "loadavg_1m_after": round(load_after, 2),
