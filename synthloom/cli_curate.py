@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from synthloom.curate.config import CurateSpec
-    from synthloom.curate.pipeline import CurationResult
+    from synthloom.curate.pipeline import CurationResult, Judges
+    from synthloom.execution.config import ExecutionSpec
     from synthloom.report.cost import Pricing
     from synthloom.spec import RunSpec
 
@@ -91,8 +92,13 @@ def run_curation(
     spec: RunSpec,
     *,
     console: Console | None = None,
+    execution: ExecutionSpec | None = None,
 ) -> CurationResult:
-    """Curate a run folder with the judges and embedder its settings need."""
+    """Curate a run folder with the judges and embedder its settings need.
+
+    With a distributed `execution` (default: the spec's) the judge calls run on Ray
+    workers; every block, the cache and the curated files stay in this process.
+    """
     import asyncio
     import tempfile
 
@@ -101,23 +107,45 @@ def run_curation(
     from synthloom.curate.pipeline import curate_run
 
     console = console or err
+    execution = spec.execution if execution is None else execution
     # Semantic dedup needs a semantic embedder: the lexical fallback would only
     # repeat what MinHash already found.
     named = spec.knowledge.embedding if spec.knowledge is not None else None
     embedder, note = (
         default_embedder(spec.languages, named) if settings.dedup.semantic else (None, "turned off")
     )
-    with open_judges(spec, settings, log_dir=Path(tempfile.gettempdir())) as judges:
-        result = asyncio.run(
-            curate_run(
+
+    def log(message: str) -> None:
+        console.print(f"[dim]{message}[/]")
+
+    async def curate_here(judges: Judges) -> CurationResult:
+        return await curate_run(
+            run_dir, settings, judges=judges, embedder=embedder, embedder_note=note, log=log
+        )
+
+    async def curate_on_ray(judges: Judges) -> CurationResult:
+        from synthloom.curate.remote import judges_on_ray
+
+        async with judges_on_ray(spec, settings, execution, judges) as (remote, where):
+            log(
+                f"ray: {where.workers} judge workers on {where.nodes} node(s) of "
+                f"{where.address}, ready in {where.start_s or 0:.1f}s"
+            )
+            result = await curate_run(
                 run_dir,
                 settings,
-                judges=judges,
+                judges=remote,
                 embedder=embedder,
                 embedder_note=note,
-                log=lambda message: console.print(f"[dim]{message}[/]"),
+                log=log,
+                execution=where.summary,
             )
-        )
+            log(where.note())
+            return result
+
+    on_ray = execution.distributed and settings.uses_llm
+    with open_judges(spec, settings, log_dir=Path(tempfile.gettempdir())) as judges:
+        result = asyncio.run(curate_on_ray(judges) if on_ray else curate_here(judges))
     _print_curation(result, console)
     _refresh_coverage(run_dir, spec, console)
     return result
@@ -229,14 +257,27 @@ def curate(
         Path | None,
         typer.Option(help="For a dataset: the folder to curate it in (default NAME.synthloom)."),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Judge on Ray: `local` starts a cluster here, `auto` or an address joins."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Ray worker processes (local ones without --ray).")
+    ] = None,
 ) -> None:
     """Filter, deduplicate and judge a run's samples into RUN_DIR/curated (re-runnable)."""
+    from synthloom.execution.config import ExecutionSpec
+
     run_dir = _dataset_folder(run_dir, out)
     spec = _run_spec(run_dir)
     settings = load_curate_spec(run_dir, config)
     if not llm:
         settings = settings.without_llm()
-    run_curation(run_dir, settings, spec, console=err)
+    # Only the flags decide: a run generated on Ray is curated here unless asked again.
+    execution = ExecutionSpec(ray=ray, workers=workers)
+    run_curation(run_dir, settings, spec, console=err, execution=execution)
 
 
 def _pricing(run_dir: Path, pricing: Path | None) -> Pricing | None:

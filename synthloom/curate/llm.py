@@ -41,6 +41,22 @@ class Judged:
     error: str | None = None
 
 
+class RemoteCallError(Exception):
+    """A judge call that failed on a Ray worker, classified there (`agents.llm.classify_error`)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _error_of(exc: Exception) -> tuple[str, str]:
+    """What the error means (fatal, transient, sample) and its one-line description."""
+    if isinstance(exc, RemoteCallError):
+        return exc.kind, exc.message
+    return classify_error(exc), describe_error(exc)
+
+
 def unjudged(error: str | None) -> Outcome:
     """No verdict for this sample (the judge failed or answered out of schema)."""
     text = error or "no verdict"
@@ -81,9 +97,10 @@ class LLMBlock(Block):
         except ModelOutputError as exc:
             return Judged(None, exc.usage, cached=False, error=exc.reason)
         except Exception as exc:  # noqa: BLE001 - classified: stop, or leave unjudged
-            if classify_error(exc) == "fatal":
-                raise EndpointError(f"judge {judge}: {describe_error(exc)}") from None
-            return Judged(None, Usage(), cached=False, error=f"unjudged: {describe_error(exc)}")
+            kind, text = _error_of(exc)
+            if kind == "fatal":
+                raise EndpointError(f"judge {judge}: {text}") from None
+            return Judged(None, Usage(), cached=False, error=f"unjudged: {text}")
         result = verdict.model_dump(mode="json")
         self.cache.put(
             key,

@@ -153,8 +153,11 @@ class Curator:
         embedder: Embeddings | None = None,
         embedder_note: str = "no embedder given",
         log: Log | None = None,
+        execution: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.run = run
+        self.execution = execution
+        """Where the judge calls ran (a Ray pass), for `curation.json`."""
         self.spec = spec
         self.log = log or (lambda _message: None)
         self.notes: list[str] = []
@@ -319,6 +322,7 @@ class Curator:
                 "notes": self.notes,
                 "settings": self.spec.model_dump(mode="json"),
                 "wall_s": round(wall_s, 3),
+                **({"execution": self.execution()} if self.execution is not None else {}),
             },
         )
         return CurationResult(
@@ -346,13 +350,23 @@ async def curate_run(
     embedder: Embeddings | None = None,
     embedder_note: str = "no embedder given",
     log: Log | None = None,
+    execution: Callable[[], dict[str, Any]] | None = None,
 ) -> CurationResult:
-    """Curate the run folder at `path` (re-runnable: cached judgements are reused)."""
+    """Curate the run folder at `path` (re-runnable: cached judgements are reused).
+
+    `execution` says where the judge calls ran (written into `curation.json`).
+    """
     # Not while a `synthloom run` is still appending to it (nor two curations at once).
     # A missing folder is left to `load_run`'s error: the lock would create it.
     with RunDirLock(path, "synthloom curate") if path.is_dir() else nullcontext():
         run = load_run(path, with_curation=False)
         curator = Curator(
-            run, spec, judges=judges, embedder=embedder, embedder_note=embedder_note, log=log
+            run,
+            spec,
+            judges=judges,
+            embedder=embedder,
+            embedder_note=embedder_note,
+            log=log,
+            execution=execution,
         )
         return await curator.run_async()

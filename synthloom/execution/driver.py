@@ -43,7 +43,7 @@ SPARE_CALLS = 4
 # Seconds to open a TCP connection to a cluster's address before calling it unreachable.
 PROBE_TIMEOUT_S = 5.0
 # Seconds a worker gathers more finished samples after the first, before sending them back.
-BATCH_WINDOW_S = 0.05
+BATCH_WINDOW_S = 0.01
 # Seconds workers get to close their checkpointers and model servers at the end.
 STOP_S = 10.0
 
@@ -170,6 +170,10 @@ class _Worker:
     index: int
     share: int
     actor: Any = None
+    starting: Any = None
+    """The actor's `start` call, made with the actor."""
+    busy: int = 0
+    """Calls outstanding (the judge pool deals to the least busy)."""
     alive: bool = True
     node: str = ""
     requested: float = 0.0
@@ -204,15 +208,28 @@ class PoolStats:
 class WorkerPool:
     """Worker actors with a number of free slots each; lost ones are replaced in the background."""
 
-    def __init__(self, spec: RunSpec, count: int, execution: ExecutionSpec) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        count: int,
+        execution: ExecutionSpec,
+        *,
+        actor_class: type = SampleWorker,
+        actor_args: tuple[Any, ...] | None = None,
+        slots: int | None = None,
+    ) -> None:
+        """`count` actors of `actor_class(*actor_args, index)`, sharing `slots` calls.
+
+        The defaults: the spec's sample workers and its sample slots.
+        """
         import ray
 
-        self.spec_json = spec.model_dump(mode="json")
+        self.actor_args = actor_args if actor_args is not None else (spec.model_dump(mode="json"),)
         self.execution = execution
-        slots = sample_slots(spec)
+        slots = sample_slots(spec) if slots is None else slots
         shares = [slots // count + (i < slots % count) for i in range(count)]
         self.workers = [_Worker(index=i, share=s) for i, s in enumerate(shares) if s]
-        self._remote = ray.remote(SampleWorker)
+        self._remote: Any = ray.remote(actor_class)
         self._changed = asyncio.Condition()
         self._replacing: dict[int, asyncio.Task[None]] = {}
         self._joined: asyncio.Future[None] | None = None
@@ -240,7 +257,9 @@ class WorkerPool:
                 num_cpus=self.execution.worker_cpus,
                 max_restarts=0,
                 max_concurrency=worker.share + SPARE_CALLS,
-            ).remote(self.spec_json, worker.index)
+            ).remote(*self.actor_args, worker.index)
+            # Models, knowledge and checkpoints open while the driver still prepares.
+            worker.starting = worker.actor.start.remote()
 
     async def _start(self, worker: _Worker) -> None:
         import ray
@@ -249,7 +268,7 @@ class WorkerPool:
         self._spawn(worker)
         timeout = self.execution.start_timeout_s
         try:
-            info = await asyncio.wait_for(worker.actor.start.remote(), timeout)
+            info = await asyncio.wait_for(worker.starting, timeout)
         except asyncio.CancelledError:
             ray.kill(worker.actor)  # a replacement no longer wanted: not placed later
             raise

@@ -1,12 +1,13 @@
 """Runs on a real multi-node Ray cluster: a worker node lost mid-run costs no sample.
 
 One local cluster (`ray.cluster_utils.Cluster`: a head with no CPUs, so every worker
-lands on a worker node) serves the module; each test adds two one-CPU worker nodes,
-so two worker actors, one per node, and removes one of them (processes killed, no
-goodbye) while dialogues are in flight on it. Sized for a 2-core CI machine:
-`SAMPLES` dialogues of 3 rounds (6 calls each) against the scripted HTTP server,
-with enough latency per call that the node dies mid-dialogue; the 500-dialogue
-figure of the issue is the benchmark's (benchmarks/bench_ray.py).
+lands on a worker node) serves the module, with one one-CPU worker node all tests
+share. Each fault test adds a second one-CPU node, so two worker actors, one per
+node, and removes it (processes killed, no goodbye) while dialogues are in flight
+on it: 500 dialogues of one round with SQLite checkpoints, 80 of 3 rounds with
+Postgres (long enough to be cut mid-way and go on from the last turn), against the
+scripted HTTP server. Curation's judge calls fan out over two workers on the shared
+node and decide what a pass in this process decides.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ from tests.integration.conftest import (
     plans_of,
     read_jsonl,
     read_manifest,
+    run_dataset,
 )
 from tests.support.openai_server import ScriptedOpenAIServer
 from tests.support.postgres import postgres_server
@@ -43,7 +48,6 @@ pytestmark = pytest.mark.integration
 
 SAMPLES = 80
 ROUNDS = 3
-CALLS_PER_DIALOGUE = 2 * ROUNDS  # one user-simulator and one assistant call per round
 NODE_MEMORY = 80 * 1024 * 1024
 CONCURRENCY = 16
 # Worker actor processes the tests started: none may outlive the cluster.
@@ -52,7 +56,11 @@ WORKER_PIDS: list[int] = []
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    """A head node this test process drives from; worker nodes come and go per test."""
+    """A head node this test process drives from, and one worker node every test shares.
+
+    A fault test adds one more node (its victim) and removes it mid-run; the shared
+    node stays, so the module starts three nodes in all instead of two per test.
+    """
     head = Cluster(
         initialize_head=True,
         head_node_args={
@@ -66,6 +74,7 @@ def cluster() -> Iterator[Cluster]:
         ray.init(address=head.address, log_to_driver=False, logging_level=logging.ERROR)
         assert head.head_node is not None
         session = head.head_node.get_session_dir_path()
+        add_worker_node(head)
         yield head
     finally:
         ray.shutdown()
@@ -99,18 +108,60 @@ def _command_lines() -> Iterator[tuple[int, str]]:
             yield int(entry.name), raw.replace(b"\0", b" ").decode(errors="replace")
 
 
-def add_worker_nodes(cluster: Cluster, count: int = 2) -> list[Any]:
-    nodes = [
-        cluster.add_node(num_cpus=1, object_store_memory=NODE_MEMORY, include_dashboard=False)
-        for _ in range(count)
-    ]
+def add_worker_node(cluster: Cluster) -> Any:
+    node = cluster.add_node(num_cpus=1, object_store_memory=NODE_MEMORY, include_dashboard=False)
     cluster.wait_for_nodes()
-    return nodes
+    return node
 
 
-def ray_spec(base_url: str, output: Path, address: str, **extra: Any) -> RunSpec:
+@contextmanager
+def victim_node(cluster: Cluster) -> Iterator[Any]:
+    """A second worker node for one test, to be removed mid-run (or at the end)."""
+    node = add_worker_node(cluster)
+    try:
+        yield node
+    finally:
+        if node in cluster.worker_nodes:
+            cluster.remove_node(node)
+
+
+@dataclass(frozen=True)
+class Size:
+    """A fault test's dialogues: how many, of how many rounds, how many in flight."""
+
+    samples: int
+    rounds: int
+    concurrency: int
+    cut_share: float | None = None
+    """Remove the node after this share of the calls (None: a wave and a half in)."""
+
+    @property
+    def calls(self) -> int:
+        return self.samples * 2 * self.rounds  # a user-simulator and an assistant call a round
+
+    @property
+    def cut_at(self) -> int:
+        """Same-length dialogues started together move in step: a wave and a half in,
+        those in flight on the node have half their turns done. Later in a long run the
+        survivor has less left to do alone."""
+        if self.cut_share is not None:
+            return int(self.calls * self.cut_share)
+        return self.concurrency * 2 * self.rounds * 3 // 2
+
+
+# The issue's 500 dialogues, of one round (1,000 calls): a lost node at scale.
+BIG = Size(samples=500, rounds=1, concurrency=32, cut_share=0.6)
+# Resuming from the last turn needs dialogues long enough to be cut mid-way.
+LONG = Size(samples=SAMPLES, rounds=ROUNDS, concurrency=CONCURRENCY)
+
+
+def ray_spec(base_url: str, output: Path, address: str, size: Size, **extra: Any) -> RunSpec:
     spec = make_spec(
-        base_url, output, samples=SAMPLES, concurrency=CONCURRENCY, rounds=(ROUNDS, ROUNDS)
+        base_url,
+        output,
+        samples=size.samples,
+        concurrency=size.concurrency,
+        rounds=(size.rounds, size.rounds),
     )
     return spec.model_validate(
         {**spec.model_dump(), "execution": {"ray": address, "workers": 2}, **extra}
@@ -118,14 +169,10 @@ def ray_spec(base_url: str, output: Path, address: str, **extra: Any) -> RunSpec
 
 
 async def run_losing_a_node(
-    spec: RunSpec, cluster: Cluster, victim: Any, server: ScriptedOpenAIServer
+    spec: RunSpec, cluster: Cluster, victim: Any, server: ScriptedOpenAIServer, size: Size
 ) -> RayDatasetRun:
-    """Run the spec on the cluster and remove `victim` half-way through a wave of dialogues.
-
-    Same-length dialogues started together move in step: cutting at a number of calls
-    (a wave and a half) leaves those in flight on the node with half their turns done.
-    """
-    cut_at = CONCURRENCY * CALLS_PER_DIALOGUE * 3 // 2
+    """Run the spec on the cluster and remove `victim` with dialogues in flight on it."""
+    cut_at = size.cut_at
     with open_models(spec, ROLES) as models:
         job = RayDatasetRun(spec, models, show_progress=False)
 
@@ -155,7 +202,7 @@ def assert_each_planned_id_once(spec: RunSpec, result: RunResult) -> dict[str, A
     written = accepted + rejected
     assert len(written) == len(set(written)), "a sample was written twice"
     assert set(written) == planned
-    counts = assert_counts_consistent(output, requested=SAMPLES)
+    counts = assert_counts_consistent(output, requested=spec.samples)
     assert counts["pending"] == 0
     manifest = read_manifest(output)
     assert manifest["status"] == "completed"
@@ -170,44 +217,99 @@ def assert_each_planned_id_once(spec: RunSpec, result: RunResult) -> dict[str, A
 async def test_a_lost_worker_node_costs_no_sample_and_duplicates_none(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    nodes = add_worker_nodes(cluster)
-    try:
-        with ScriptedOpenAIServer(latency=0.05) as server:
-            spec = ray_spec(server.base_url, tmp_path / "run", cluster.address)
-            job = await run_losing_a_node(spec, cluster, nodes[1], server)
-            execution = assert_each_planned_id_once(spec, job.result)  # type: ignore[attr-defined]
-            # Its own SQLite file went with the node: cut dialogues started over elsewhere,
-            # repeating the turns they had made.
-            assert execution["resumed"] == 0
-            assert server.requests > SAMPLES * CALLS_PER_DIALOGUE + execution["rerun"]
-    finally:
-        for node in nodes[:1]:
-            cluster.remove_node(node)
+    with victim_node(cluster) as victim, ScriptedOpenAIServer(latency=0.05) as server:
+        spec = ray_spec(server.base_url, tmp_path / "run", cluster.address, BIG)
+        job = await run_losing_a_node(spec, cluster, victim, server, BIG)
+        execution = assert_each_planned_id_once(spec, job.result)  # type: ignore[attr-defined]
+        # Its own SQLite file went with the node: cut dialogues started over elsewhere,
+        # repeating the turns they had made.
+        assert execution["resumed"] == 0
+        assert server.requests > BIG.calls
+        # Both workers ran samples: the survivor took the lost one's plans.
+        assert len(execution["samples_per_worker"]) >= 2
 
 
 async def test_with_postgres_a_dialogue_cut_on_a_lost_node_resumes_from_its_last_turn(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    with postgres_server() as dsn:
-        nodes = add_worker_nodes(cluster)
-        try:
-            with ScriptedOpenAIServer(latency=0.05) as server:
-                spec = ray_spec(
-                    server.base_url,
-                    tmp_path / "run",
-                    cluster.address,
-                    checkpointer={"postgres": dsn},
-                )
-                job = await run_losing_a_node(spec, cluster, nodes[1], server)
-                execution = assert_each_planned_id_once(spec, job.result)  # type: ignore[attr-defined]
-                calls = server.requests
-        finally:
-            for node in nodes[:1]:
-                cluster.remove_node(node)
+    with (
+        postgres_server() as dsn,
+        victim_node(cluster) as victim,
+        ScriptedOpenAIServer(latency=0.05) as server,
+    ):
+        spec = ray_spec(
+            server.base_url, tmp_path / "run", cluster.address, LONG, checkpointer={"postgres": dsn}
+        )
+        job = await run_losing_a_node(spec, cluster, victim, server, LONG)
+        execution = assert_each_planned_id_once(spec, job.result)  # type: ignore[attr-defined]
+        calls = server.requests
     # Dialogues cut mid-way went on, on the surviving node, from their last checkpoint.
     assert execution["resumed"] >= 1 and execution["resumed_turns"] >= 1
     # A restart from scratch would have repeated every turn they had; here only the
     # call in flight at the cut (and one checkpoint still being written) is repeated.
-    extra = calls - SAMPLES * CALLS_PER_DIALOGUE
+    extra = calls - LONG.calls
     assert extra <= 2 * execution["rerun"], json.dumps([calls, execution])
     assert extra < execution["resumed_turns"], (calls, execution)
+
+
+CURATE = {
+    "judge": {"enabled": True, "min_score": 1},
+    "labels": {"enabled": True},
+    "faithfulness": {"enabled": False},
+    "dedup": {"semantic": False},
+}
+
+
+def curated_view(run: Path) -> dict[str, Any]:
+    """What a curation pass decided, without what differs between two passes."""
+    kept = {
+        r["metadata"]["id"]: {k: v for k, v in r["metadata"]["curation"].items()}
+        for r in read_jsonl(run / "curated" / "samples.jsonl")
+    }
+    for annotation in kept.values():
+        for block in ("judge", "labels"):
+            if isinstance(annotation.get(block), dict):
+                annotation[block].pop("cached", None)
+    rejected = sorted(r["id"] for r in read_jsonl(run / "curated" / "rejects.jsonl"))
+    return {"kept": kept, "rejected": rejected}
+
+
+async def test_curation_judges_on_the_ray_workers_as_it_would_here(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from synthloom.cli_curate import run_curation
+    from synthloom.curate.config import CurateSpec
+    from synthloom.execution.config import ExecutionSpec
+
+    with ScriptedOpenAIServer(latency=0.02) as server:
+        spec = make_spec(
+            server.base_url, tmp_path / "run", samples=24, concurrency=8, rounds=(1, 1)
+        )
+        spec = spec.model_validate({**spec.model_dump(), "curate": CURATE})
+        assert spec.curate is not None
+        result = await asyncio.to_thread(asyncio.run, run_dataset(spec))
+        assert result.status == "completed"
+        shutil.copytree(spec.output, tmp_path / "here")
+        settings = CurateSpec.model_validate(CURATE)
+        # Two judge workers on the shared one-CPU node (half a CPU each).
+        on_ray = ExecutionSpec(ray=cluster.address, workers=2, worker_cpus=0.5)
+        before = server.requests
+        await asyncio.to_thread(run_curation, spec.output, settings, spec, execution=on_ray)
+        remote_calls = server.requests - before
+        await asyncio.to_thread(
+            run_curation, tmp_path / "here", settings, spec, execution=ExecutionSpec()
+        )
+    curation = json.loads((spec.output / "curated" / "curation.json").read_text())
+    execution = curation["execution"]
+    assert execution["workers"] == 2
+    # Every judge call of the pass ran on a worker, and both workers had a share.
+    per_worker = execution["calls_per_worker"]
+    assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values())
+    assert sum(per_worker.values()) == remote_calls == curation["judge_usage"]["calls"]
+    judged = next(b["seen"] for b in curation["blocks"] if b["name"] == "judge")
+    assert judged >= 12 and remote_calls == 2 * judged  # a rubric and a labels call each
+    here = json.loads((tmp_path / "here" / "curated" / "curation.json").read_text())
+    assert "execution" not in here
+    # The same verdicts as a pass in this process, and counts that add up the same.
+    assert curation["counts"] == here["counts"]
+    assert curated_view(spec.output) == curated_view(tmp_path / "here")
