@@ -15,7 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import random
+import re
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,11 +39,14 @@ from synthloom.spec import RunSpec
 from tests.integration.conftest import (
     ROLES,
     assert_counts_consistent,
+    cli,
+    cli_popen,
     make_spec,
     plans_of,
     read_jsonl,
     read_manifest,
     run_dataset,
+    spec_yaml,
 )
 from tests.support.openai_server import ScriptedOpenAIServer
 from tests.support.postgres import postgres_server
@@ -313,3 +320,90 @@ async def test_curation_judges_on_the_ray_workers_as_it_would_here(
     # The same verdicts as a pass in this process, and counts that add up the same.
     assert curation["counts"] == here["counts"]
     assert curated_view(spec.output) == curated_view(tmp_path / "here")
+
+
+async def test_a_budget_stop_cancels_the_samples_on_the_workers_and_a_resume_finishes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    with ScriptedOpenAIServer(latency=0.2) as server:
+        spec = make_spec(
+            server.base_url, tmp_path / "run", samples=24, concurrency=8, rounds=(1, 4)
+        )
+        execution = {"ray": cluster.address, "workers": 2, "worker_cpus": 0.5}
+        stopping = spec.model_validate(
+            {**spec.model_dump(), "execution": execution, "budget": {"max_tokens": 1}}
+        )
+        with open_models(stopping, ROLES) as models:
+            job = RayDatasetRun(stopping, models, show_progress=False)
+            began = time.monotonic()
+            result = await job.run()
+            WORKER_PIDS.extend(job.pool.stats.pids if job.pool is not None else [])
+        # The first outcomes spend the budget: the dialogues still going (up to 4 rounds
+        # of 0.4 s) are cancelled on the workers, not waited for.
+        assert result.status == "stopped" and "token budget" in str(result.stopped_because)
+        assert time.monotonic() - began < 60
+        counts = assert_counts_consistent(spec.output, requested=24)
+        # Fewer finished than the 8 dealt at once: the rest were cancelled where they ran.
+        assert 1 <= counts["accepted"] + counts["rejected"] < 8
+        written = [r["metadata"]["id"] for r in read_jsonl(spec.output / "samples.jsonl")]
+        assert len(written) == len(set(written))
+        # The same folder finishes in this process: where a sample ran is not in the data.
+        again = await run_dataset(spec)
+    assert again.status == "completed" and again.skipped == len(written) + counts["rejected"]
+    planned = {p.id for p in plans_of(spec)}
+    accepted = [r["metadata"]["id"] for r in read_jsonl(spec.output / "samples.jsonl")]
+    rejected = [r["id"] for r in read_jsonl(spec.output / "rejects.jsonl")]
+    assert (
+        len(accepted + rejected) == len(set(accepted + rejected))
+        and set(accepted + rejected) == planned
+    )
+    assert assert_counts_consistent(spec.output, requested=24)["pending"] == 0
+
+
+def line_count(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_a_driver_killed_mid_run_resumes_with_ray_local(cluster: Cluster, tmp_path: Path) -> None:
+    output = tmp_path / "run"
+    spec_path = tmp_path / "spec.yaml"
+    samples = 16
+    with ScriptedOpenAIServer(latency=0.1) as server:
+        # Two workers of half a CPU on the shared node: the killed run joins this cluster.
+        text = spec_yaml(server.base_url, output, samples=samples, concurrency=4)
+        spec_path.write_text(text + "execution: {worker_cpus: 0.5}\n")
+        proc = cli_popen(
+            "run", str(spec_path), "--no-progress", "--ray", cluster.address, "--workers", "2",
+            cwd=tmp_path,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while line_count(output / "samples.jsonl") < 3:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the Ray run made no progress"
+            time.sleep(0.02)
+        time.sleep(random.Random(3).uniform(0.0, 0.3))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+        before = line_count(output / "samples.jsonl")
+        assert 3 <= before < samples
+        assert read_manifest(output)["status"] == "running"  # what a kill leaves
+
+        # `--ray local`, and another number of workers: where a sample runs is not data.
+        again = cli(
+            "run", str(spec_path), "--no-progress", "--ray", "local", "--workers", "1",
+            cwd=tmp_path, timeout=240,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        done = re.search(r"\((\d+) already done\)", again.stderr)
+        assert done is not None and int(done.group(1)) >= before, again.stderr
+    spec = make_spec(server.base_url, output, samples=samples, concurrency=4)
+    ids = [r["metadata"]["id"] for r in read_jsonl(output / "samples.jsonl")]
+    rejected = [r["id"] for r in read_jsonl(output / "rejects.jsonl")]
+    assert len(ids + rejected) == len(set(ids + rejected)), "a sample was written twice"
+    assert set(ids + rejected) == {p.id for p in plans_of(spec)}
+    manifest = read_manifest(output)
+    assert manifest["status"] == "completed"
+    assert manifest["execution"]["workers"] == 1 and manifest["execution"]["ray"] == "local"
+    assert assert_counts_consistent(output, requested=samples)["pending"] == 0
