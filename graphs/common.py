@@ -8,16 +8,17 @@ END from any node once a sample is rejected. One copy of each lives here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from agents.structured import ModelOutputError
-from knowledge.extraction import ConditionExtractionError
-from knowledge.grounding import KnowledgeBase, ground_plan
 from synthloom.core.records import Plan, Reason, Usage
+
+if TYPE_CHECKING:
+    from knowledge.grounding import KnowledgeBase
 
 Outcome = Literal["running", "completed", "rejected"]
 
@@ -41,6 +42,28 @@ class Grounds(Protocol):
         ...
 
 
+_PLANS: dict[int, tuple[Mapping[str, Any], Plan]] = {}
+_PLANS_KEPT = 4096  # a few per sample in flight; an old entry costs one re-validation
+
+
+def plan_of(state: Mapping[str, Any]) -> Plan:
+    """The state's plan as a `Plan`, validated once per plan dict, not once per node.
+
+    A graph's `plan` channel hands every node the same dict until a node replaces it
+    (`ground` does, once), so identity is the key; the cached dict is kept, and
+    compared by `is`, so a recycled `id()` never returns another sample's plan.
+    """
+    raw = state["plan"]
+    hit = _PLANS.get(id(raw))
+    if hit is not None and hit[0] is raw:
+        return hit[1]
+    plan = Plan.model_validate(raw)
+    if len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.clear()
+    _PLANS[id(raw)] = (raw, plan)
+    return plan
+
+
 def rejected(reason: Reason, usage: Usage | None = None) -> dict[str, Any]:
     """The state update that ends a sample: its outcome, its reason and the reason's code."""
     update: dict[str, Any] = {"outcome": "rejected", "reason": reason.text}
@@ -60,8 +83,12 @@ async def ground(state: PlannedState, runtime: Runtime[Any]) -> dict[str, Any]:
     context: Grounds = runtime.context
     if context.knowledge is None:
         return {}
+    # Only a grounded run needs the knowledge stack (Chroma and all under it).
+    from knowledge.extraction import ConditionExtractionError
+    from knowledge.grounding import ground_plan
+
     try:
-        plan, found = await ground_plan(context.knowledge, Plan.model_validate(state["plan"]))
+        plan, found = await ground_plan(context.knowledge, plan_of(state))
     except ConditionExtractionError as exc:
         return rejected(Reason(NO_GROUNDING, exc.reason), exc.usage)
     return {

@@ -17,7 +17,7 @@ disagreement retries the reasoning once. Each ends with a recorded reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
@@ -26,10 +26,20 @@ from typing_extensions import TypedDict
 from agents.reasoning import QuestionWriter, Reasoner, Verifier
 from agents.structured import ModelOutputError
 from graphs.checks import question_problem, step_problem
-from graphs.common import Outcome, end_if_rejected, ground, is_rejected, rejected, unparsed
+from graphs.common import (
+    Outcome,
+    end_if_rejected,
+    ground,
+    is_rejected,
+    plan_of,
+    rejected,
+    unparsed,
+)
 from graphs.openings import OpeningCheck, check_opening
-from knowledge.grounding import KnowledgeBase
-from synthloom.core.records import Grounded, Plan, Reason, Turn, UsageDict, add_usage
+from synthloom.core.records import Grounded, Reason, Turn, UsageDict, add_usage
+
+if TYPE_CHECKING:
+    from knowledge.grounding import KnowledgeBase
 
 MAX_REASONING_RETRIES = 1
 
@@ -96,7 +106,7 @@ async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[
     """Write the question for the plan's concept and conditions (again, after feedback)."""
     try:
         written, usage = await runtime.context.writer.write(
-            Plan.model_validate(state["plan"]),
+            plan_of(state),
             feedback=state.get("feedback"),
             grounding=state.get("grounding"),
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -38,10 +38,20 @@ from graphs.checks import (
     strip_speaker_label,
     trim_to_sentence,
 )
-from graphs.common import Outcome, end_if_rejected, ground, is_rejected, rejected, unparsed
+from graphs.common import (
+    Outcome,
+    end_if_rejected,
+    ground,
+    is_rejected,
+    plan_of,
+    rejected,
+    unparsed,
+)
 from graphs.openings import OpeningCheck, check_opening
-from knowledge.grounding import KnowledgeBase
-from synthloom.core.records import Grounded, Plan, Reason, Turn, UsageDict, add_usage
+from synthloom.core.records import Grounded, Reason, Turn, UsageDict, add_usage
+
+if TYPE_CHECKING:
+    from knowledge.grounding import KnowledgeBase
 
 
 class DialogueInput(TypedDict):
@@ -111,7 +121,7 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
     can_end = _rounds_done(turns) >= ctx.min_rounds
     try:
         reply, usage = await ctx.user.next_turn(
-            Plan.model_validate(state["plan"]),
+            plan_of(state),
             turns,
             can_end=can_end,
             feedback=state.get("feedback"),
@@ -133,7 +143,7 @@ async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> di
     """Ask the assistant to answer the dialogue so far."""
     try:
         reply = await runtime.context.assistant.reply(
-            Plan.model_validate(state["plan"]),
+            plan_of(state),
             state.get("turns", []),
             feedback=state.get("feedback"),
             grounding=state.get("grounding"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from graphs.common import rejected
+from graphs.common import plan_of, rejected
 from synthloom.core.records import Plan, Reason, Turn
 
 
@@ -66,7 +66,7 @@ def check_opening(
     `attempts_key` names the graph's counter of tries at the current turn (the CoT
     graph counts its question's tries in `step_attempts`, and has no `regenerations`).
     """
-    nearest = gate.check_opening(Plan.model_validate(state["plan"]), candidate["content"])
+    nearest = gate.check_opening(plan_of(state), candidate["content"])
     if not nearest:
         return None
     retries = int(state.get("novelty_retries", 0)) + 1

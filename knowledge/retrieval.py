@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from chromadb.api.models.Collection import Collection
 from langchain_core.embeddings import Embeddings
 
 from knowledge.embeddings import Vectors, queries_array
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,15 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from knowledge.concepts import ConceptTree
 from synthloom.allocation import Assignment, AttemptKey, Outcome, settle
 from synthloom.core import names
 from synthloom.core.store import write_json_atomic
 from synthloom.survivors import surviving
+
+if TYPE_CHECKING:
+    from knowledge.concepts import ConceptTree
 
 COUNTS = ("planned", "accepted", "rejected", "failed", "pending", "given_up")
 _SLOT = {name: i for i, name in enumerate(COUNTS)}

@@ -27,9 +27,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from knowledge.concepts import ConceptTree
+if TYPE_CHECKING:
+    from knowledge.concepts import ConceptTree
+
 
 Cell = dict[str, str]
 Outcome = Literal["accepted", "rejected", "failed"]

@@ -14,11 +14,14 @@ import hashlib
 import json
 import random
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from knowledge.concepts import ConceptTree
 from synthloom.allocation import Allocator, ConditionGrid
 from synthloom.core.records import Plan
 from synthloom.spec import RunSpec
+
+if TYPE_CHECKING:
+    from knowledge.concepts import ConceptTree
 
 
 def _rng(seed: int, *parts: object) -> random.Random:

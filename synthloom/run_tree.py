@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from rich.console import Console
 
-from knowledge.concepts import ConceptTree
 from synthloom.core import names
 from synthloom.spec import RunSpec
+
+if TYPE_CHECKING:
+    from knowledge.concepts import ConceptTree
 
 TREE_FILE = names.CONCEPTS
 
@@ -37,6 +39,8 @@ def load_run_tree(spec: RunSpec) -> ConceptTree | None:
     """The saved tree of the run; before the first run, the tree the spec names (ungrown)."""
     if spec.concepts is None:
         return None
+    from knowledge.concepts.tree import ConceptTree
+
     path = tree_path(spec)
     if path.exists():
         return ConceptTree.load(path)
@@ -58,6 +62,8 @@ async def prepare_run_tree(
     """Load the run's saved tree, or build (and grow) it and save it; None without concepts."""
     if spec.concepts is None:
         return None
+    from knowledge.concepts.tree import ConceptTree
+
     path = tree_path(spec)
     if path.exists():
         return ConceptTree.load(path)

@@ -23,7 +23,6 @@ from graphs.checks import default_context
 from graphs.cot import CotContext, build_cot_graph
 from graphs.dialogue import DialogueContext, build_dialogue_graph
 from graphs.openings import OpeningCheck
-from knowledge.grounding import open_knowledge
 from synthloom import __version__
 from synthloom.core.layouts import render_cot
 from synthloom.core.records import Grounded, Plan, SampleMeta, SampleRecord, Turn, Usage
@@ -81,6 +80,11 @@ class _Grounded:
         One process holds a local base for the whole run (Chroma's local mode is not
         process-safe); it is closed, and the lock released, however the run ends.
         """
+        if self.spec.knowledge is None:
+            yield  # an ungrounded run never imports the knowledge stack (Chroma and all)
+            return
+        from knowledge.grounding import open_knowledge
+
         model = self.chat_models["assistant"]
         with open_knowledge(
             self.spec.knowledge, model=model, console=console, progress=progress

@@ -21,7 +21,6 @@ from functools import cache
 from typing import ClassVar
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 from numpy.typing import NDArray
 
 from synthloom.core.records import Reason
@@ -63,9 +62,16 @@ def shingle_hashes(text: str, n: int) -> NDArray[np.uint32]:
 
 @cache
 def permutations(num_perm: int) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
-    """The affine32 permutation parameters (a, b) datasketch uses for this seed and size."""
-    a, b = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME).permutations
-    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+    """The affine32 permutation parameters (a, b) datasketch uses for this seed and size.
+
+    Drawn as `datasketch.MinHash(num_perm, seed=1, scheme="affine32")` draws them (an
+    odd `a`, any `b`, from one seeded RandomState), so a run's novelty gate does not
+    import datasketch (and scipy under it) for two arrays; a test holds them equal.
+    """
+    gen = np.random.RandomState(SEED)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def _fmix32(h: NDArray[np.uint32]) -> NDArray[np.uint32]:
@@ -140,6 +146,8 @@ def near_duplicates(
     workers: int = 0,
 ) -> list[Duplicate]:
     """Greedy MinHash-LSH dedup in order: the first of each group of near duplicates stays."""
+    from datasketch import LeanMinHash, MinHashLSH
+
     sigs = parallel_signatures(texts, ngram=ngram, num_perm=num_perm, workers=workers)
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     found: list[Duplicate] = []

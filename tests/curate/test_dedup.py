@@ -139,3 +139,15 @@ def test_semantic_dedup_buckets_large_batches() -> None:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     found = semantic_duplicates(vectors, threshold=0.99)
     assert {d.index: d.of for d in found} == {3000 + i: i for i in range(50)}
+
+
+@pytest.mark.parametrize("num_perm", [1, 16, 128, 256])
+def test_permutations_are_datasketchs_own(num_perm: int) -> None:
+    from datasketch import MinHash
+
+    from synthloom.curate.dedup import SCHEME, SEED, permutations
+
+    a, b = permutations(num_perm)
+    expected = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME).permutations
+    assert a.dtype == b.dtype == np.uint32
+    assert np.array_equal(a, expected[0]) and np.array_equal(b, expected[1])

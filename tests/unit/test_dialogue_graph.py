@@ -239,3 +239,35 @@ def test_routers_are_pure_functions_of_state() -> None:
     assert route_next(regenerate) == "respond"  # type: ignore[arg-type]
     done = [user_turn, answer, user_turn, answer]
     assert route_next({"plan": plan, "turns": done}) == "finish"
+
+
+async def test_a_plan_is_validated_once_per_dialogue_not_per_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    validated: list[dict[str, Any]] = []
+    original = Plan.model_validate.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[Plan], obj: Any, *args: Any, **kwargs: Any) -> Plan:
+        validated.append(obj)
+        result: Plan = original(cls, obj, *args, **kwargs)
+        return result
+
+    monkeypatch.setattr(Plan, "model_validate", classmethod(counting))
+    context, _, _ = make_context(
+        [user_json("What is HbA1c?"), user_json("How often should it be tested?")],
+        ["HbA1c reflects your average glucose.", "Usually every three to six months."],
+    )
+    out = await run(context, PLAN.model_copy(update={"id": "p-once"}))
+    assert out["outcome"] == "completed" and len(out["turns"]) == 4
+    # Four role calls read the plan; one validation served them all.
+    assert [p["id"] for p in validated] == ["p-once"]
+
+
+def test_an_equal_plan_in_another_dict_is_its_own() -> None:
+    from graphs.common import plan_of
+
+    first = {"plan": PLAN.model_dump()}
+    assert plan_of(first) is plan_of(first)
+    changed = {"plan": {**PLAN.model_dump(), "topic": "Asthma at night"}}
+    assert plan_of(changed).topic == "Asthma at night"
+    assert plan_of(first).topic == PLAN.topic
