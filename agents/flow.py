@@ -24,7 +24,6 @@ import asyncio
 import collections
 import contextvars
 import email.utils
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
+import orjson
 from pydantic import Field, model_validator
 
 from synthloom.core.config import StrictModel
@@ -430,12 +430,12 @@ class FlowTransport(httpx2.AsyncBaseTransport):
 
     def _count(self, body: bytes) -> None:
         try:
-            usage = json.loads(body).get("usage") or {}
+            usage = orjson.loads(body).get("usage") or {}
             prompt = int(usage.get("prompt_tokens") or 0)
             completion = int(usage.get("completion_tokens") or 0)
             details = usage.get("prompt_tokens_details") or {}
             cached = int(details.get("cached_tokens") or 0)
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError):  # orjson's decode error is a ValueError
             return  # not a chat completion: nothing to count
         self.meter.record(self.model, prompt, cached, completion)
         self.flow.count_tokens(prompt + completion)

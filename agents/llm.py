@@ -8,12 +8,16 @@ run can decide: fail this sample, pause the sample for a later resume, or stop.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from typing import Any, Literal
+import weakref
+from collections.abc import Coroutine
+from typing import Any, Literal, TypeVar
 
 import httpx
 import httpx2
 import openai
+import orjson
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig, ensure_config
@@ -29,17 +33,97 @@ from synthloom.core.modelspec import ModelSpec
 from synthloom.core.records import Usage
 
 ErrorKind = Literal["sample", "transient", "fatal"]
+T = TypeVar("T")
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Requests in flight for a model built on its own, outside a run (tests, one-off calls).
 STANDALONE_LEVEL = 1024
 
 
+class PooledTransport(httpx2.AsyncBaseTransport):
+    """aiohttp's connection pool under the openai client, one pool per event loop.
+
+    httpx's own pool checks every pooled connection's socket for each request it
+    assigns (a `poll` per connection per request): at 64 calls in flight that was a
+    sixth of a run's client CPU. aiohttp's connector hands out a free connection
+    without it; the openai client ships the adapter (`openai[aiohttp]`,
+    `DefaultAioHttpClient`) and maps its errors to the httpx ones, so retries and
+    error classes are unchanged. An aiohttp session belongs to the loop it was made
+    in, so each loop (a CLI command may run several) gets its own, and
+    `close_connections` closes the running loop's before that loop ends.
+    """
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, httpx2.AsyncBaseTransport
+        ] = weakref.WeakKeyDictionary()
+
+    def _pool(self) -> httpx2.AsyncBaseTransport:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = _new_pool()
+            self._pools[loop] = pool
+            _LIVE.setdefault(loop, set()).add(self)
+        return pool
+
+    @property
+    def open_pools(self) -> int:
+        """Pools not closed yet: one per event loop that sent a request since."""
+        return len(self._pools)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send the request on the running loop's pool."""
+        return await self._pool().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the running loop's pool (a later request opens a new one)."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.aclose()
+
+
+def _new_pool() -> httpx2.AsyncBaseTransport:
+    limits = openai.DEFAULT_CONNECTION_LIMITS
+    try:
+        from openai._vendor.httpx_aiohttp import AiohttpTransport
+    except ImportError:  # pragma: no cover - aiohttp is a dependency; httpx works without it
+        return httpx2.AsyncHTTPTransport(limits=limits)
+    return AiohttpTransport(limits=limits)
+
+
+# The transports that opened a pool in each loop, for `close_connections`.
+_LIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[PooledTransport]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def close_connections() -> None:
+    """Close every model connection opened in the running loop (call before it ends)."""
+    for transport in _LIVE.pop(asyncio.get_running_loop(), set()):
+        await transport.aclose()
+
+
+def run_with_models(job: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(job)`, closing the model connections it opened before its loop ends.
+
+    Left open, aiohttp warns of each unclosed session when the loop is gone.
+    """
+
+    async def closing() -> T:
+        try:
+            return await job
+        finally:
+            await close_connections()
+
+    return asyncio.run(closing())
+
+
 class FlowClient(openai.DefaultAsyncHttpxClient):
     """The openai HTTP client with every request under its endpoint's flow."""
 
     def __init__(self, flow: EndpointFlow, traffic: Traffic, model: str, timeout: float) -> None:
-        inner = httpx2.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS)
+        inner = PooledTransport()
         super().__init__(
             timeout=timeout, transport=FlowTransport(inner, flow, traffic.meter, model)
         )
@@ -92,13 +176,42 @@ def make_chat_model(
     )
 
 
+def request_body(payload: dict[str, Any]) -> bytes:
+    """The JSON body of a chat completion, as `create()` would send it, serialized once.
+
+    `extra_body` merges into the top level (as the openai client merges it); the
+    body goes out as bytes, so the client neither walks it through its typed
+    transform nor serializes it again.
+    """
+    body = {k: v for k, v in payload.items() if k not in ("extra_body", "stream")}
+    body.update(payload.get("extra_body") or {})
+    return orjson.dumps(body)
+
+
+def completion_of(content: bytes) -> dict[str, Any]:
+    """A chat completion's JSON answer as a dict; a body that is not one is a clear error."""
+    try:
+        answer = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        preview = content[:200].decode("utf-8", "replace")
+        raise ValueError(
+            f"the endpoint answered a chat completion with a body that is not JSON: {preview!r}"
+        ) from None
+    if not isinstance(answer, dict):
+        raise ValueError(f"the endpoint answered a chat completion with {type(answer).__name__}")
+    return answer
+
+
 class LeanChatOpenAI(ChatOpenAI):
     """`ChatOpenAI` whose plain calls go straight to the openai client.
 
     A call with no callbacks to tell (no tracing, no preview, no message streaming)
     skips langchain's Runnable layers: the callback manager, the run tree and the
-    executor thread that parses each answer. Same payload, same parsed message (usage,
-    finish reason, tool calls), same error mapping; anything else takes the full path.
+    executor thread that parses each answer. The body is serialized once, straight to
+    bytes, and the answer read as plain JSON (no typed transform of the request, no
+    typed model of the answer dumped back to a dict). Same payload, same parsed message
+    (usage, finish reason, tool calls), same retries and error mapping; anything else
+    takes the full path.
     """
 
     async def ainvoke(
@@ -116,16 +229,17 @@ class LeanChatOpenAI(ChatOpenAI):
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
         if "response_format" in payload or payload.get("stream"):
             return await super().ainvoke(input, config, stop=stop, **kwargs)
-        payload.pop("stream", None)
         try:
-            response = await self.async_client.create(**payload)
+            content = await self.root_async_client.post(
+                "/chat/completions", content=request_body(payload), cast_to=bytes
+            )
         except openai.BadRequestError as exc:
             _handle_openai_bad_request(exc)
             raise
         except openai.APIError as exc:
             _handle_openai_api_error(exc)
             raise
-        result = self._create_chat_result(response)
+        result = self._create_chat_result(completion_of(content))
         generation = result.generations[0]
         message = generation.message
         assert isinstance(message, AIMessage)

@@ -6,7 +6,6 @@ init, validate, run, refine, export and prompts live here; the sub-apps
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import sys
 import tempfile
@@ -140,7 +139,9 @@ def run(
             grace_s=grace,
             status_every_s=None if bar else STATUS_EVERY_S,
         )
-        result = asyncio.run(job.run())
+        from agents.llm import run_with_models
+
+        result = run_with_models(job.run())
     exit_if_interrupted(result)
     c = result.counts
     err.print(
@@ -270,7 +271,9 @@ def refine(
                 show_progress=bar,
                 status_every_s=None if bar else STATUS_EVERY_S,
             )
-            result = asyncio.run(job.run())
+            from agents.llm import run_with_models
+
+            result = run_with_models(job.run())
             exit_if_interrupted(result)
             c = result.counts
             err.print(

@@ -41,7 +41,9 @@ def preview(
             raise typer.Exit(0)
 
     with open_models(spec, roles_for(spec), log_dir=Path(tempfile.gettempdir())) as models:
-        result = asyncio.run(
+        from agents.llm import run_with_models
+
+        result = run_with_models(
             preview_sample(
                 spec, models, index=index, console=out, pause=pause if interactive else None
             )

@@ -13,7 +13,6 @@ Every command that reads a tree also reads the importable formats directly
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 from collections.abc import Mapping
@@ -355,7 +354,9 @@ def expand(
     # open_models reads only `spec.models`; the rest of a run spec is not needed here.
     models_only = RunSpec.model_construct(samples=1, topics=[], models=job.models)
     with open_models(models_only, (role,), log_dir=Path(tempfile.gettempdir())) as models:
-        result = asyncio.run(
+        from agents.llm import run_with_models
+
+        result = run_with_models(
             grow_tree(
                 base,
                 models[role],

@@ -14,18 +14,16 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.pregel import Pregel
 from rich.console import Console
 
 from agents.flow import Tally, Traffic, sample_tally
 from agents.llm import classify_error, describe_error, model_name, traffic_of
-from knowledge.concepts import ConceptTree
 from synthloom import signals
 from synthloom.accounting import write_run_coverage
 from synthloom.budget import Admission
@@ -47,8 +45,12 @@ from synthloom.progress import ProgressScope
 from synthloom.run_tree import prepare_run_tree, tree_path
 from synthloom.rundir import Counts, RunDir, RunDirLock
 from synthloom.spec import RunSpec
+from synthloom.sqlite_saver import LoopSqliteSaver
 from synthloom.tasks import make_task, use_novelty
 from synthloom.ticker import ticking
+
+if TYPE_CHECKING:
+    from knowledge.concepts import ConceptTree
 
 # Stop the run (leaving samples pending) after this many endpoint errors in a row.
 MAX_CONSECUTIVE_TRANSIENT = 8
@@ -105,13 +107,9 @@ async def open_checkpointer(
         async with open_postgres_saver(spec.checkpointer, setup=True) as shared:
             yield shared
         return
-    async with AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints_path)) as saver:
+    with LoopSqliteSaver.open(str(run_dir.checkpoints_path)) as saver:
         # Error text and dialogue in checkpoints are masked like every other file.
         saver.serde = RedactingSerializer(saver.serde)
-        # WAL with synchronous=NORMAL: a commit survives a killed process (what resume
-        # needs) without an fsync per graph step; only a power cut can lose the last few.
-        await saver.setup()
-        await saver.conn.execute("PRAGMA synchronous=NORMAL")
         yield saver
 
 

@@ -16,6 +16,7 @@ import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from synthloom.core.records import Turn
+from synthloom.sqlite_saver import LoopSqliteSaver
 from tests.integration.conftest import (
     assert_chat_record,
     assert_counts_consistent,
@@ -293,14 +294,14 @@ async def test_interrupt_after_append_leaves_no_stale_checkpoint(
     class Interrupted(Exception):
         pass
 
-    async def interrupted(self: AsyncSqliteSaver, thread_id: str) -> None:
+    async def interrupted(self: LoopSqliteSaver, thread_id: str) -> None:
         raise Interrupted(thread_id)
 
     output = tmp_path / "run"
     spec = make_spec(server.base_url, output, samples=3, concurrency=1)
     with monkeypatch.context() as patch:
         # The process stops right after the first sample is appended (Ctrl-C, kill -9).
-        patch.setattr(AsyncSqliteSaver, "adelete_thread", interrupted)
+        patch.setattr(LoopSqliteSaver, "adelete_thread", interrupted)
         with pytest.raises(Interrupted) as stopped:
             await run_dataset(spec)
     (written,) = read_jsonl(output / "samples.jsonl")
