@@ -29,7 +29,7 @@ from rich.progress import (
 )
 
 from knowledge.chunking import ChunkDraft, iter_chunks
-from knowledge.embeddings import as_array
+from knowledge.embeddings import Vectors, as_array
 from knowledge.loaders import SkipFile, load_document, unsupported_reason
 from knowledge.store import KnowledgeStore
 
@@ -164,12 +164,16 @@ def ingest(
     on_write: Callable[[int], None] | None = None,
     write_batch: int = WRITE_BATCH,
     log: Console | None = None,
+    embed_many: Callable[[list[list[str]]], list[Vectors]] | None = None,
+    fan_out: int = 1,
 ) -> IngestSummary:
     """Ingest files and folders into the store's knowledge collection.
 
     `on_write` is called with the running count of chunks written after each batch.
     `console` shows progress bars; `log` (where there are none: a pipe, a log file)
-    gets one line per file read, so a long ingest is never silent.
+    gets one line per file read, so a long ingest is never silent. `embed_many`
+    embeds `fan_out` batches at once (e.g. on Ray workers, in parallel), each as
+    `as_array` would; this process still does every Chroma write.
     """
     started = time.monotonic()
     collection = store.knowledge
@@ -188,8 +192,15 @@ def ingest(
             existing = _existing(collection, [d.id for d in pending], batch)
             todo = [d for d in pending if d.id not in existing]
             moved = [d for d in pending if d.id in existing and existing[d.id] != d.metadata]
-            for group in _batches(todo, min(write_batch, batch)):
-                vectors = as_array(store.embeddings, [d.text for d in group])
+            groups = list(_batches(todo, min(write_batch, batch)))
+            texts = [[d.text for d in group] for group in groups]
+            embedded = embed_many(texts) if embed_many is not None and texts else None
+            for index, group in enumerate(groups):
+                vectors = (
+                    embedded[index]
+                    if embedded is not None
+                    else as_array(store.embeddings, texts[index])
+                )
                 collection.upsert(
                     ids=[d.id for d in group],
                     embeddings=vectors,
@@ -227,7 +238,7 @@ def ingest(
                     keep.add(draft.id)
                     summary.chunks += 1
                     pending.append(draft)
-                    if len(pending) >= min(write_batch, batch):
+                    if len(pending) >= min(write_batch, batch) * max(1, fan_out):
                         flush()
             except SkipFile as exc:
                 summary.skipped.append(Skipped(source, exc.reason))

@@ -83,10 +83,22 @@ def ingest(
     max_file_mb: Annotated[
         float, typer.Option(help="Skip source files larger than this (MB).")
     ] = 50.0,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Embed on Ray: `local` starts a cluster here, `auto` or an address joins."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Ray worker processes (local ones without --ray).")
+    ] = None,
 ) -> None:
     """Ingest .txt .md .html .pdf .jsonl .csv files into a knowledge base (re-runs are no-ops)."""
+    from contextlib import ExitStack
+
     from knowledge.ingest import ingest as run_ingest
     from knowledge.store import KnowledgeStore
+    from synthloom.execution.config import ExecutionSpec
 
     spec = _spec(
         kb,
@@ -101,9 +113,21 @@ def ingest(
     )
     # A first ingest that takes nothing leaves no knowledge-base folder behind.
     fresh = not spec.path.exists()
-    with KnowledgeStore(spec, purpose="synthloom ingest") as store:
+    execution = ExecutionSpec(ray=ray, workers=workers)
+    with KnowledgeStore(spec, purpose="synthloom ingest") as store, ExitStack() as stack:
         bar = progress and err.is_terminal
-        summary = run_ingest(store, sources, console=err if bar else None, log=None if bar else err)
+        fan: dict[str, Any] = {}
+        where = None
+        if execution.distributed:
+            from synthloom.execution.embedding import embedding_on_ray
+
+            where = stack.enter_context(embedding_on_ray(spec, execution, store.embeddings))
+            fan = {"embed_many": where.embed_many, "fan_out": where.fan_out}
+        summary = run_ingest(
+            store, sources, console=err if bar else None, log=None if bar else err, **fan
+        )
+        if where is not None:
+            err.print(where.note(), markup=False, highlight=False)
     if fresh and summary.files == 0:
         shutil.rmtree(spec.path, ignore_errors=True)
     table = Table(title=f"ingest → {spec.describe()} [{collection}]", show_header=False)

@@ -210,7 +210,7 @@ class WorkerPool:
 
     def __init__(
         self,
-        spec: RunSpec,
+        spec: RunSpec | None,
         count: int,
         execution: ExecutionSpec,
         *,
@@ -224,9 +224,16 @@ class WorkerPool:
         """
         import ray
 
-        self.actor_args = actor_args if actor_args is not None else (spec.model_dump(mode="json"),)
+        if spec is None and (actor_args is None or slots is None):
+            raise ValueError("without a run spec, give actor_args and slots")
+        if actor_args is None:
+            assert spec is not None
+            actor_args = (spec.model_dump(mode="json"),)
+        if slots is None:
+            assert spec is not None
+            slots = sample_slots(spec)
+        self.actor_args = actor_args
         self.execution = execution
-        slots = sample_slots(spec) if slots is None else slots
         shares = [slots // count + (i < slots % count) for i in range(count)]
         self.workers = [_Worker(index=i, share=s) for i, s in enumerate(shares) if s]
         self._remote: Any = ray.remote(actor_class)

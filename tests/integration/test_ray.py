@@ -407,3 +407,51 @@ def test_a_driver_killed_mid_run_resumes_with_ray_local(cluster: Cluster, tmp_pa
     assert manifest["status"] == "completed"
     assert manifest["execution"]["workers"] == 1 and manifest["execution"]["ray"] == "local"
     assert assert_counts_consistent(output, requested=samples)["pending"] == 0
+
+
+def test_ingest_embeds_on_the_ray_workers_and_writes_the_same_base(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from knowledge.ingest import ingest
+    from knowledge.spec import KnowledgeSpec
+    from knowledge.store import KnowledgeStore
+    from synthloom.execution.config import ExecutionSpec
+    from synthloom.execution.embedding import embedding_on_ray
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    words = "sleep shift light caffeine nap schedule rest body clock dark room".split()
+    for n in range(4):
+        lines = [
+            f"Note {n}.{i}: " + " ".join(words[(n + i + k) % len(words)] for k in range(30))
+            for i in range(12)
+        ]
+        (corpus / f"note-{n}.md").write_text("\n\n".join(lines), encoding="utf-8")
+
+    def stored(store: KnowledgeStore) -> dict[str, Any]:
+        got = store.knowledge.get(include=["embeddings"])
+        vectors = got["embeddings"]
+        assert vectors is not None
+        return dict(zip(got["ids"], list(vectors), strict=True))
+
+    here_spec = KnowledgeSpec(path=tmp_path / "here", chunk_size=200, chunk_overlap=0)
+    with KnowledgeStore(here_spec) as store:
+        here = ingest(store, [corpus], write_batch=8)
+        here_vectors = stored(store)
+    ray_spec_ = KnowledgeSpec(path=tmp_path / "ray", chunk_size=200, chunk_overlap=0)
+    on_ray = ExecutionSpec(ray=cluster.address, workers=2, worker_cpus=0.5)
+    with (
+        KnowledgeStore(ray_spec_) as store,
+        embedding_on_ray(ray_spec_, on_ray, store.embeddings) as where,
+    ):
+        fanned = ingest(
+            store, [corpus], write_batch=8, embed_many=where.embed_many, fan_out=where.fan_out
+        )
+        ray_vectors = stored(store)
+    # Both workers embedded batches; none fell back to this process.
+    assert where.workers == 2 and len(where.batches) == 2 and where.here == 0
+    assert sum(where.batches.values()) * 8 >= here.added > 8
+    assert (fanned.files, fanned.chunks, fanned.added) == (here.files, here.chunks, here.added)
+    assert ray_vectors.keys() == here_vectors.keys()
+    for key, vector in here_vectors.items():
+        assert max(abs(a - b) for a, b in zip(vector, ray_vectors[key], strict=True)) < 1e-4
