@@ -102,15 +102,37 @@ def sample_tally(tally: Tally) -> Iterator[Tally]:
         _SAMPLE.reset(token)
 
 
+GENERATION = "generation"
+REGENERATION = "regeneration"  # a turn or step asked again after a check sent it back
+REASK = "reask"  # a structured answer asked again after it failed its schema
+_STAGE: contextvars.ContextVar[str] = contextvars.ContextVar("synthloom_stage", default=GENERATION)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Count the calls made inside the block under stage `name` (default: generation)."""
+    token = _STAGE.set(name)
+    try:
+        yield
+    finally:
+        _STAGE.reset(token)
+
+
 class Meter:
-    """Calls and tokens of every model call in this process, and of each sample."""
+    """Calls and tokens of every model call in this process, of each stage and each sample."""
 
     def __init__(self) -> None:
         self.total = Tally()
+        self.stages: dict[str, Tally] = {}
 
     def record(self, model: str, prompt: int, cached: int, completion: int) -> None:
-        """Count one answered call, in the total and in the current sample's tally."""
+        """Count one answered call: in the total, its stage and the current sample's tally."""
         self.total.add(model, prompt, cached, completion)
+        name = _STAGE.get()
+        by_stage = self.stages.get(name)
+        if by_stage is None:
+            by_stage = self.stages[name] = Tally()
+        by_stage.add(model, prompt, cached, completion)
         sample = _SAMPLE.get()
         if sample is not None:
             sample.add(model, prompt, cached, completion)

@@ -10,6 +10,7 @@ tokens spent so the caller can reject the sample with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from functools import cache
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
+from agents.flow import REASK, stage
 from agents.llm import usage_of
 from synthloom.core.records import Usage
 
@@ -94,9 +96,10 @@ async def ask_structured(
     history = list(messages)
     usage = Usage()
     problem = ""
-    for _ in range(max_reasks + 1):
+    for attempt in range(max_reasks + 1):
         try:
-            answer = await bound.ainvoke(history)
+            with stage(REASK) if attempt else nullcontext():
+                answer = await bound.ainvoke(history)
         except openai.LengthFinishReasonError as exc:
             usage += _usage_of_completion(exc.completion)
             answer = AIMessage(_completion_text(exc.completion))

@@ -8,12 +8,14 @@ END from any node once a sample is rejected. One copy of each lives here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from agents.flow import GENERATION, REGENERATION, stage
 from agents.structured import ModelOutputError
 from synthloom.core.records import Plan, Reason, Usage
 
@@ -62,6 +64,11 @@ def plan_of(state: Mapping[str, Any]) -> Plan:
         _PLANS.clear()
     _PLANS[id(raw)] = (raw, plan)
     return plan
+
+
+def call_stage(state: Mapping[str, Any]) -> AbstractContextManager[None]:
+    """The stage a role's call is counted under: a call with feedback asks again."""
+    return stage(REGENERATION if state.get("feedback") else GENERATION)
 
 
 def rejected(reason: Reason, usage: Usage | None = None) -> dict[str, Any]:

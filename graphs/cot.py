@@ -28,6 +28,7 @@ from agents.structured import ModelOutputError
 from graphs.checks import question_problem, step_problem
 from graphs.common import (
     Outcome,
+    call_stage,
     end_if_rejected,
     ground,
     is_rejected,
@@ -105,11 +106,12 @@ class CotContext:
 async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
     """Write the question for the plan's concept and conditions (again, after feedback)."""
     try:
-        written, usage = await runtime.context.writer.write(
-            plan_of(state),
-            feedback=state.get("feedback"),
-            grounding=state.get("grounding"),
-        )
+        with call_stage(state):
+            written, usage = await runtime.context.writer.write(
+                plan_of(state),
+                feedback=state.get("feedback"),
+                grounding=state.get("grounding"),
+            )
     except ModelOutputError as exc:
         return unparsed(exc)
     question = written.question.strip()
@@ -135,12 +137,13 @@ async def write_question(state: CotState, runtime: Runtime[CotContext]) -> dict[
 async def reason_step(state: CotState, runtime: Runtime[CotContext]) -> dict[str, Any]:
     """Ask for the next step, given every step so far."""
     try:
-        step, usage = await runtime.context.reasoner.next_step(
-            state["question"],
-            state.get("steps", []),
-            feedback=state.get("feedback"),
-            grounding=state.get("grounding"),
-        )
+        with call_stage(state):
+            step, usage = await runtime.context.reasoner.next_step(
+                state["question"],
+                state.get("steps", []),
+                feedback=state.get("feedback"),
+                grounding=state.get("grounding"),
+            )
     except ModelOutputError as exc:
         return unparsed(exc)
     return {"candidate": step.step.strip(), "ready": step.ready_to_answer, "usage": usage.as_dict()}

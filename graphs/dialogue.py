@@ -40,6 +40,7 @@ from graphs.checks import (
 )
 from graphs.common import (
     Outcome,
+    call_stage,
     end_if_rejected,
     ground,
     is_rejected,
@@ -120,13 +121,14 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
     turns = state.get("turns", [])
     can_end = _rounds_done(turns) >= ctx.min_rounds
     try:
-        reply, usage = await ctx.user.next_turn(
-            plan_of(state),
-            turns,
-            can_end=can_end,
-            feedback=state.get("feedback"),
-            grounding=state.get("grounding"),
-        )
+        with call_stage(state):
+            reply, usage = await ctx.user.next_turn(
+                plan_of(state),
+                turns,
+                can_end=can_end,
+                feedback=state.get("feedback"),
+                grounding=state.get("grounding"),
+            )
     except ModelOutputError as exc:
         return unparsed(exc)
     if reply.end_conversation and can_end:
@@ -142,12 +144,13 @@ async def simulate_user(state: DialogueState, runtime: Runtime[DialogueContext])
 async def respond(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict[str, Any]:
     """Ask the assistant to answer the dialogue so far."""
     try:
-        reply = await runtime.context.assistant.reply(
-            plan_of(state),
-            state.get("turns", []),
-            feedback=state.get("feedback"),
-            grounding=state.get("grounding"),
-        )
+        with call_stage(state):
+            reply = await runtime.context.assistant.reply(
+                plan_of(state),
+                state.get("turns", []),
+                feedback=state.get("feedback"),
+                grounding=state.get("grounding"),
+            )
     except ModelOutputError as exc:
         return unparsed(exc)
     text, truncated = reply.text, reply.truncated

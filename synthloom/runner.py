@@ -352,7 +352,22 @@ class DatasetRun:
             "cached_prompt_tokens": sum(row[2] for row in total.models.values()),
             "models": pricing.breakdown(total),
             "unpriced": pricing.unpriced(total.models),
+            "stages": self._stages(),
         }
+
+    def _stages(self) -> dict[str, dict[str, Any]]:
+        """This run's calls, tokens and money by stage: first asks, regenerations, re-asks."""
+        pricing, stages = self.spec.pricing, self.traffic.meter.stages
+        summary: dict[str, dict[str, Any]] = {}
+        for name, tally in sorted(stages.items()):
+            rows = tally.models.values()
+            cost = pricing.cost(tally)
+            summary[name] = {
+                "calls": sum(row[0] for row in rows),
+                "tokens": sum(row[1] + row[3] for row in rows),
+                "cost": None if cost is None else round(cost, 6),
+            }
+        return summary
 
     def _manifest_extra(self) -> dict[str, Any]:
         """More for `run.json` (a Ray run says where it ran and what it re-ran)."""

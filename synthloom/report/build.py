@@ -292,6 +292,7 @@ def build_report(
             judge_by_model=_judge_usage(run),
             accepted=len(accepted),
             pricing=pricing,
+            stages=(run.manifest.get("cost") or {}).get("stages"),
         ),
         "notes": list((run.curation or {}).get("notes") or []),
     }

@@ -53,11 +53,20 @@ def cost_summary(
     judge_by_model: Mapping[str, Usage],
     accepted: int,
     pricing: Pricing | None,
+    stages: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Tokens (always) and cost (when every model used has a price), total and per sample."""
+    """Tokens (always) and cost (when every model used has a price), total and per sample.
+
+    `stages` is run.json's split of generation (first asks, regenerations, re-asks);
+    the curation judges join it as one more stage.
+    """
     judge = Usage()
     for usage in judge_by_model.values():
         judge += usage
+    judge_cost: float | None = 0.0
+    for model, usage in judge_by_model.items():
+        price = pricing.price(model) if pricing else None
+        judge_cost = None if price is None or judge_cost is None else judge_cost + price.cost(usage)
     total_tokens = generation.total_tokens + judge.total_tokens
     result: dict[str, Any] = {
         "tokens": {
@@ -72,6 +81,14 @@ def cost_summary(
         "cost_per_accepted": None,
         "exact": None,
         "note": "no pricing given: tokens only",
+        "stages": {
+            **dict(stages or {}),
+            "curation_judges": {
+                "calls": judge.calls,
+                "tokens": judge.total_tokens,
+                "cost": None if judge_cost is None or not judge.calls else round(judge_cost, 6),
+            },
+        },
     }
     used = {*generation_models.values(), *judge_by_model}
     if pricing is None or len(pricing.unpriced(used)) == len(used):

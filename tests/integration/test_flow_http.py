@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from langchain_core.messages import HumanMessage
 
 from agents.flow import FlowSettings, Traffic
@@ -83,3 +84,39 @@ def test_auto_concurrency_is_recorded(tmp_path: Path) -> None:
     assert endpoint["mode"] == "auto" and endpoint["calls"] == result.counts.usage.calls
     assert manifest["cost"]["unpriced"] == ["scripted-model"]
     assert manifest["cost"]["spent"] is None
+
+
+def test_run_json_splits_calls_and_money_by_stage(tmp_path: Path) -> None:
+    from tests.integration.conftest import is_user_sim_request
+
+    assistant_calls = 0
+
+    def blank_then_fine(body: dict[str, object]) -> str | None:
+        nonlocal assistant_calls
+        if is_user_sim_request(body):
+            return None
+        assistant_calls += 1  # every first answer is blank: the check asks again
+        return " " if assistant_calls % 2 else "Keep the room dark and cool; nap before a shift."
+
+    with ScriptedOpenAIServer(responder=blank_then_fine) as server:
+        text = spec_yaml(server.base_url, tmp_path / "run", samples=3, concurrency=1, rounds=(1, 1))
+        spec = parse_spec(text + PRICING, source="spec.yaml")
+        result = asyncio.run(run_dataset(spec))
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").open()]
+    stages = manifest["cost"]["stages"]
+    assert result.status == "completed" and len(samples) == 3
+    regenerated = sum(s["metadata"]["regenerations"] for s in samples)
+    assert regenerated == 3 and stages["regeneration"]["calls"] == regenerated
+    assert stages["generation"]["calls"] == 6  # each sample's person and first answer
+    assert sum(s["calls"] for s in stages.values()) == result.counts.usage.calls
+    assert sum(s["tokens"] for s in stages.values()) == result.counts.usage.total_tokens
+    assert sum(s["cost"] for s in stages.values()) == pytest.approx(manifest["cost"]["spent"])
+    # The report carries the same split, with curation's judges as one more stage.
+    from synthloom.curate.rundata import load_run
+    from synthloom.report.build import build_report
+    from synthloom.report.lexical import HashedNgramEmbeddings
+
+    report = build_report(load_run(tmp_path / "run"), embedder=HashedNgramEmbeddings())
+    assert report["cost"]["stages"]["regeneration"] == stages["regeneration"]
+    assert report["cost"]["stages"]["curation_judges"] == {"calls": 0, "tokens": 0, "cost": None}
