@@ -108,8 +108,13 @@ class RemoteJudges:
         """`role.method(**kwargs)` on a worker: the verdict as JSON and its usage."""
         from ray.exceptions import RayActorError
 
+        from synthloom.execution.driver import NoWorkers
+
         while True:
-            await self.pool.wait_for_worker()
+            try:
+                await self.pool.wait_for_worker()
+            except NoWorkers as exc:  # nothing left to judge on: the pass stops, named
+                raise RemoteCallError("fatal", str(exc)) from None
             worker = min(self.pool.live(), key=lambda w: w.busy)
             worker.busy += 1
             try:
