@@ -17,7 +17,7 @@ from langchain_core.language_models import BaseChatModel
 
 from agents.embedded import EmbeddedServers
 from agents.flow import ConcurrencySpec, FlowSettings, Traffic
-from agents.llm import OPENAI_BASE_URL, make_role_model
+from agents.llm import OPENAI_BASE_URL, make_role_model, tls_context
 from synthloom.core.errors import EndpointError
 from synthloom.core.modelspec import ModelSpec, ModelsSpec
 
@@ -29,7 +29,10 @@ def check_endpoint(role: str, base_url: str, api_key: str) -> None:
     url = base_url.rstrip("/") + "/models"
     try:
         response = httpx.get(
-            url, headers={"Authorization": f"Bearer {api_key}"}, timeout=PREFLIGHT_TIMEOUT_S
+            url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=PREFLIGHT_TIMEOUT_S,
+            verify=tls_context(),
         )
     except httpx.TimeoutException:
         raise EndpointError(
