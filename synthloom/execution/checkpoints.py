@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from synthloom.core.errors import SynthloomError
 from synthloom.core.redact import RedactingSerializer
 from synthloom.execution.config import PostgresCheckpointer
+from synthloom.sqlite_saver import LoopSqliteSaver
 
 # Connections per process: samples wait for one only while a checkpoint is written.
 POOL_SIZE = 8
@@ -105,8 +105,7 @@ async def open_worker_saver(
             yield shared
         return
     sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(sqlite_path)) as saver:
+    # The run's own saver (answers in the loop's thread, no aiosqlite hops per write).
+    with LoopSqliteSaver.open(str(sqlite_path)) as saver:
         saver.serde = RedactingSerializer(saver.serde)
-        await saver.setup()
-        await saver.conn.execute("PRAGMA synchronous=NORMAL")
         yield saver
