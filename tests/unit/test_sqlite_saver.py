@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
@@ -69,3 +70,39 @@ def test_it_runs_in_wal_mode_without_a_flush_per_commit(tmp_path: Path) -> None:
     with LoopSqliteSaver.open(str(tmp_path / "c.sqlite")) as saver:
         assert saver.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert saver.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+async def test_writes_of_one_turn_of_the_loop_share_one_commit(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sqlite")
+    commits: list[str] = []
+    with LoopSqliteSaver.open(path) as saver:
+        saver.conn.set_trace_callback(
+            lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+        )
+        graph = count_graph().compile(checkpointer=saver)
+        threads = [f"t{i}" for i in range(16)]
+        await asyncio.gather(
+            *(graph.ainvoke({"seen": []}, {"configurable": {"thread_id": t}}) for t in threads)
+        )
+        await asyncio.sleep(0)  # the turn in which the last commit runs
+        writes = sum(1 for _ in saver.list(None))
+        # Another connection sees every checkpoint: all of it was committed.
+        reader = sqlite3.connect(path)
+        seen = reader.execute("SELECT COUNT(DISTINCT thread_id) FROM checkpoints").fetchone()[0]
+        reader.close()
+    assert seen == len(threads) and writes == 4 * len(threads)
+    assert 0 < len(commits) < writes / 2  # 16 dialogues' steps, a few commits
+
+
+async def test_what_was_written_is_committed_when_the_run_fails(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sqlite")
+    try:
+        with LoopSqliteSaver.open(path) as saver:
+            graph = count_graph().compile(checkpointer=saver)
+            await graph.ainvoke({"seen": []}, {"configurable": {"thread_id": "t"}})
+            raise RuntimeError("the run stops here")
+    except RuntimeError:
+        pass
+    reader = sqlite3.connect(path)
+    assert reader.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 4
+    reader.close()
