@@ -229,9 +229,9 @@ async def test_a_lost_worker_node_costs_no_sample_and_duplicates_none(
         job = await run_losing_a_node(spec, cluster, victim, server, BIG)
         execution = assert_each_planned_id_once(spec, job.result)  # type: ignore[attr-defined]
         # Its own SQLite file went with the node: cut dialogues started over elsewhere,
-        # repeating the turns they had made.
+        # repeating whatever turns they had made there (none, for one dealt but not begun).
         assert execution["resumed"] == 0
-        assert server.requests > BIG.calls
+        assert server.requests >= BIG.calls
         # Both workers ran samples: the survivor took the lost one's plans.
         assert len(execution["samples_per_worker"]) >= 2
 
