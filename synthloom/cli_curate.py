@@ -99,9 +99,9 @@ def run_curation(
     With a distributed `execution` (default: the spec's) the judge calls run on Ray
     workers; every block, the cache and the curated files stay in this process.
     """
-    import asyncio
     import tempfile
 
+    from agents.llm import run_with_models
     from synthloom.curate.embedders import default_embedder
     from synthloom.curate.models import open_judges
     from synthloom.curate.pipeline import curate_run
@@ -145,7 +145,7 @@ def run_curation(
 
     on_ray = execution.distributed and settings.uses_llm
     with open_judges(spec, settings, log_dir=Path(tempfile.gettempdir())) as judges:
-        result = asyncio.run(curate_on_ray(judges) if on_ray else curate_here(judges))
+        result = run_with_models(curate_on_ray(judges) if on_ray else curate_here(judges))
     _print_curation(result, console)
     _refresh_coverage(run_dir, spec, console)
     return result

@@ -72,3 +72,20 @@ def test_run_curates_after_generation_and_counts_add_up(tmp_path: Path) -> None:
         rerun = read_jsonl(output / "curated" / "samples.jsonl")
         assert [r["metadata"]["id"] for r in rerun] == [r["metadata"]["id"] for r in kept]
         assert all(r["metadata"]["curation"]["judge"]["cached"] for r in rerun)
+
+
+def test_curate_on_its_own_judges_over_http_and_closes_its_connections(tmp_path: Path) -> None:
+    with ScriptedOpenAIServer(responder=judge_by_topic) as server:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(spec_yaml(server.base_url, tmp_path / "run", samples=3, rounds=(1, 1)))
+        generated = cli("run", str(spec), "--no-progress", cwd=tmp_path)
+        assert generated.returncode == 0, generated.stderr
+        config = tmp_path / "curate.yaml"
+        config.write_text("judge: {enabled: true}\n")
+        before = server.requests
+        curated = cli("curate", str(tmp_path / "run"), "--config", str(config), cwd=tmp_path)
+        judged = server.requests - before
+    assert curated.returncode == 0, curated.stderr
+    assert judged >= 3  # every sample went to the judge over HTTP
+    # aiohttp warns of every session left open when the command's loop ends.
+    assert "Unclosed" not in curated.stderr + curated.stdout
