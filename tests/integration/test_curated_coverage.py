@@ -86,10 +86,16 @@ def test_slots_curation_dropped_are_refilled_on_their_leaf(tmp_path: Path) -> No
         assert {leaf for leaf, c in coverage["leaves"].items() if c["accepted"] < PER_LEAF} == short
         assert coverage["totals"]["pending"] == 4 and coverage["totals"]["given_up"] == 0
         said = " ".join(first.stderr.split())
-        assert said.count("of 2 kept; 1 to generate: `synthloom run` refills it") == len(short)
+        # Which samples the judge drops depends on the order they reach it: a leaf may
+        # lose one of its two, or both.
+        lost = Counter(r["metadata"]["leaf"] for r in dropped)
         shown = cli("tree", "show", "--run", str(output), cwd=tmp_path)
         assert shown.returncode == 0, shown.stderr
-        assert shown.stdout.count("[1/2]") == len(short)
+        for n in set(lost.values()):
+            leaves = sum(1 for count in lost.values() if count == n)
+            line = f"{PER_LEAF - n} of {PER_LEAF} kept; {n} to generate: `synthloom run` refills it"
+            assert said.count(line) == leaves
+            assert shown.stdout.count(f"[{PER_LEAF - n}/{PER_LEAF}]") == leaves
 
         # The same command again: replacements for the dropped slots, then curation.
         state["frozen"] = True
